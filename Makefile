@@ -1,0 +1,11 @@
+# The two commands of the README. Both install what they need first.
+.PHONY: run test
+
+run:
+	.ci/setup run
+	.venv/bin/chatd serve
+
+test:
+	.ci/setup test
+	cd widget && npm test
+	.venv/bin/python -m pytest

@@ -1,0 +1,108 @@
+"""Shared pieces of the HTTP endpoints: JSON answers, errors, bodies, callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from chatd.auth import AuthError
+from chatd.context import Context
+from chatd.model import Agent
+
+__all__ = ["ApiError", "Caller", "context", "json", "read_json", "caller", "require_role", "MAX_BODY_BYTES"]
+
+MAX_BODY_BYTES = 256 * 1024
+_STATUS = {"bad_request": 400, "unauthorized": 401, "token_expired": 401, "token_revoked": 401,
+           "forbidden": 403, "not_found": 404, "conflict": 409, "payload_too_large": 413,
+           "unknown_conversation": 404, "unknown_agent": 404, "conversation_closed": 409,
+           "bad_state": 409, "at_capacity": 409}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = _STATUS.get(code, 400)
+
+    def response(self) -> Response:
+        return json({"error": {"code": self.code, "message": str(self)}}, self.status)
+
+
+@dataclass(slots=True, frozen=True)
+class Caller:
+    """Who is calling: an agent (with role) or a visitor of a site."""
+
+    kind: str  # "agent" | "visitor"
+    subject: str
+    role: str = ""
+    site_key: str = ""
+    token_id: str = ""
+    expires_at: float = 0.0
+    agent: Agent | None = None
+
+
+def context(request: Request) -> Context:
+    return request.app.state.chatd
+
+
+def json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request's JSON object body; 413 past :data:`MAX_BODY_BYTES`, 400 if not an object."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise ApiError("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    try:
+        body = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise ApiError("bad_request", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError("bad_request", "the body must be a JSON object")
+    return body
+
+
+async def caller(request: Request) -> Caller:
+    """Authenticate the bearer token (agent or visitor); raises :class:`ApiError`."""
+    ctx = context(request)
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise ApiError("unauthorized", "send Authorization: Bearer <token>")
+    token = header[7:].strip()
+    now = ctx.clock()
+    try:
+        claims = ctx.signer.verify(token, "agent", now)
+    except AuthError as first:
+        try:
+            claims = ctx.signer.verify(token, "visitor", now)
+        except AuthError:
+            raise ApiError(first.code, str(first)) from None
+        return Caller("visitor", claims["sub"], site_key=claims.get("site", ""), token_id=claims["jti"],
+                      expires_at=claims["exp"])
+    if await ctx.store.is_token_revoked(claims["jti"]):
+        raise ApiError("token_revoked", "the token has been revoked")
+    agent = await ctx.store.get_agent(claims["sub"])
+    if agent is None:
+        raise ApiError("unauthorized", "the agent no longer exists")
+    return Caller("agent", agent.agent_id, role=agent.role, token_id=claims["jti"],
+                  expires_at=claims["exp"], agent=agent)
+
+
+async def require_role(request: Request, *roles: str) -> Caller:
+    """An agent caller whose role is one of ``roles`` (any agent role when empty)."""
+    who = await caller(request)
+    if who.kind != "agent":
+        raise ApiError("forbidden", "this needs an agent token")
+    if roles and who.role not in roles:
+        raise ApiError("forbidden", f"this needs the role {' or '.join(roles)}")
+    return who

@@ -1,0 +1,81 @@
+"""``/api/v1/conversations``: lists, history paged by seq, routing explanations."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from chatd.api.common import ApiError, Caller, caller, context, json
+from chatd.conversation import STATES
+from chatd.model import Conversation
+
+__all__ = ["list_conversations", "get_conversation", "conversation_messages", "conversation_routing"]
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError("bad_request", f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def may_read(who: Caller, conversation: Conversation) -> bool:
+    """Visitors read their own; agents the ones assigned to them; supervisors and admins all."""
+    if who.kind == "visitor":
+        return conversation.visitor_id == who.subject and conversation.site_key == who.site_key
+    if who.role in ("supervisor", "admin"):
+        return True
+    return conversation.agent_id == who.subject
+
+
+async def _readable(request: Request) -> tuple[Caller, Conversation]:
+    who = await caller(request)
+    conversation = await context(request).store.get_conversation(request.path_params["conversation_id"])
+    if conversation is None:
+        raise ApiError("not_found", "no such conversation")
+    if not may_read(who, conversation):
+        raise ApiError("forbidden", "you may not read this conversation")
+    return who, conversation
+
+
+async def list_conversations(request: Request) -> Response:
+    ctx = context(request)
+    who = await caller(request)
+    if who.kind == "visitor":
+        found = await ctx.store.visitor_conversations(who.site_key, who.subject)
+    elif who.role in ("supervisor", "admin"):
+        states = [s for s in request.query_params.get("state", "queued,assigned").split(",") if s]
+        if not all(s in STATES for s in states):
+            raise ApiError("bad_request", f"state must be a comma-separated list of {', '.join(STATES)}")
+        found = await ctx.store.list_conversations(states)
+    else:
+        found = await ctx.store.agent_conversations(who.subject)
+    return json({"conversations": [c.to_dict() for c in found]})
+
+
+async def get_conversation(request: Request) -> Response:
+    _, conversation = await _readable(request)
+    return json(conversation.to_dict())
+
+
+async def conversation_messages(request: Request) -> Response:
+    ctx = context(request)
+    _, conversation = await _readable(request)
+    limit = _int_param(request, "limit", 50, 1, 500)
+    if "before" in request.query_params:
+        page = await ctx.store.read_before(conversation.conversation_id,
+                                           _int_param(request, "before", 0, 0, 2**62), limit)
+    else:
+        page = await ctx.store.read(conversation.conversation_id, _int_param(request, "after", 0, 0, 2**62), limit)
+    return json({"conversation_id": conversation.conversation_id, "first_seq": page.first_seq,
+                 "last_seq": page.last_seq, "entries": [e.to_dict() for e in page.entries]})
+
+
+async def conversation_routing(request: Request) -> Response:
+    who, conversation = await _readable(request)
+    if who.kind == "visitor":
+        raise ApiError("forbidden", "routing explanations are for agents")
+    records = await context(request).store.routing_records(conversation.conversation_id)
+    return json({"conversation_id": conversation.conversation_id, "decisions": records})

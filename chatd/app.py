@@ -1,0 +1,110 @@
+"""Builds the ASGI application: engine, hub, router, service, routes.
+
+``create_app(settings)`` is the uvicorn factory target; tests call it directly
+with their own settings, engine and clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from chatd.api import api_routes
+from chatd.auth import TokenSigner
+from chatd.context import Context
+from chatd.demo import seed_demo
+from chatd.hub import Hub
+from chatd.metrics import Metrics
+from chatd.service import ChatService
+from chatd.settings import Settings, load_settings
+from chatd.sockets import agent_endpoint, visitor_endpoint
+from chatd.store import open_engine
+from chatd.store.base import Engine
+from router.worker import QueueWorker
+
+__all__ = ["create_app", "build_context", "static_root"]
+
+log = logging.getLogger("chatd")
+
+
+def static_root(settings: Settings) -> Path:
+    """Where the widget bundle and pages live (the repository's ``widget/``)."""
+    if settings.static_dir:
+        return Path(settings.static_dir)
+    return Path(__file__).resolve().parent.parent / "widget"
+
+
+def build_context(settings: Settings, engine: Engine | None = None,
+                  clock: Callable[[], float] = time.time) -> Context:
+    engine = engine or open_engine(settings)
+    metrics = Metrics()
+    hub = Hub(settings, engine, clock, metrics)
+    router = QueueWorker(engine.store, hub, clock, on_assigned=metrics.assignments.inc)
+    service = ChatService(engine.store, hub, router, clock, metrics)
+    return Context(settings=settings, engine=engine, hub=hub, router=router, service=service,
+                   signer=TokenSigner(settings.secret), metrics=metrics, clock=clock)
+
+
+def _page(path: Path) -> Callable[..., object]:
+    async def serve(request: object) -> Response:
+        if not path.is_file():
+            return Response("the widget is not built: run `make run` or `npm run build` in widget/", 404)
+        return FileResponse(path, media_type="text/html")
+    return serve
+
+
+def _static_routes(settings: Settings) -> list[BaseRoute]:
+    root = static_root(settings)
+    routes: list[BaseRoute] = [
+        Route("/", lambda request: RedirectResponse("/demo")),
+        Route("/demo", _page(root / "pages" / "demo.html")),
+        Route("/demo/hostile", _page(root / "pages" / "hostile.html")),
+        Route("/chat", _page(root / "pages" / "chat.html")),
+    ]
+    dist = root / "dist"
+    routes.append(Mount("/widget", app=StaticFiles(directory=dist, check_dir=False), name="widget"))
+    console = Path(__file__).resolve().parent / "console"
+    if console.is_dir():
+        routes.append(Mount("/console", app=StaticFiles(directory=console, html=True), name="console"))
+    return routes
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
+               clock: Callable[[], float] = time.time) -> Starlette:
+    settings = settings or load_settings()
+    ctx = build_context(settings, engine, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.demo:
+            await seed_demo(ctx.store, settings)
+        ctx.hub.start(on_agent_gone=ctx.router.agent_gone)
+        await ctx.router.start()
+        log.info("chatd node %s ready (engine %s)", settings.node_id, ctx.engine.name)
+        try:
+            yield
+        finally:
+            if not ctx.hub.draining:
+                await ctx.hub.drain(settings.drain_seconds)
+            await ctx.router.stop()
+            await ctx.hub.stop()
+            await ctx.engine.broker.close()
+            await ctx.store.close()
+
+    routes: list[BaseRoute] = [
+        WebSocketRoute("/ws/visitor", visitor_endpoint),
+        WebSocketRoute("/ws/agent", agent_endpoint),
+        *api_routes(),
+        *_static_routes(settings),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.chatd = ctx
+    return app

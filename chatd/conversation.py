@@ -1,0 +1,125 @@
+"""The conversation lifecycle as a pure state machine.
+
+::
+
+    open ──queue──▶ queued ──assign──▶ assigned ──close──▶ closed
+      │                ▲    ◀──requeue── │  ▲                 │
+      │                └── transfer_to_group ┘  └ transfer_to_agent
+      └──────────────close────────────────────────────────▶ │
+    closed ──reopen──▶ open
+
+Each action maps to a :class:`chatd.store.base.Transition` that the store
+applies with a compare-and-set on the allowed source states, so two nodes
+racing on one conversation cannot both win. Illegal actions raise
+:class:`IllegalTransition` with a stable error code; nothing is changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatd.store.base import Transition
+
+__all__ = [
+    "STATES",
+    "ACTIONS",
+    "IllegalTransition",
+    "allowed_from",
+    "can",
+    "plan",
+]
+
+STATES = ("open", "queued", "assigned", "closed")
+
+# action -> (source states, target state, log event name)
+_TABLE: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "queue": (("open",), "queued", "queued"),
+    "assign": (("queued", "open"), "assigned", "assigned"),
+    "transfer_to_agent": (("assigned",), "assigned", "transferred"),
+    "transfer_to_group": (("assigned",), "queued", "transferred"),
+    "requeue": (("assigned",), "queued", "requeued"),
+    "close": (("open", "queued", "assigned"), "closed", "closed"),
+    "reopen": (("closed",), "open", "reopened"),
+}
+ACTIONS = tuple(_TABLE)
+
+
+class IllegalTransition(Exception):
+    """``code`` is ``bad_state`` (wrong source state), ``conversation_closed``
+    (anything but reopen on a closed conversation) or ``bad_request``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def allowed_from(action: str) -> tuple[str, ...]:
+    return _TABLE[action][0]
+
+
+def can(state: str, action: str) -> bool:
+    entry = _TABLE.get(action)
+    return entry is not None and state in entry[0]
+
+
+def plan(state: str, action: str, *, current_agent: str = "", agent_id: str = "",
+         skill: str | None = None, priority: int | None = None, note: str = "",
+         actor_role: str = "system", actor_id: str = "",
+         data: dict[str, Any] | None = None) -> Transition:
+    """The store change for ``action`` on a conversation now in ``state``.
+
+    ``current_agent`` is the present owner; ``agent_id`` the new one for
+    ``assign`` and ``transfer_to_agent``; ``skill`` the target group for
+    ``transfer_to_group``. Raises :class:`IllegalTransition`.
+    """
+    entry = _TABLE.get(action)
+    if entry is None:
+        raise IllegalTransition("bad_request", f"unknown action {action!r}")
+    sources, target, event = entry
+    if state not in sources:
+        if state == "closed":
+            raise IllegalTransition("conversation_closed", "the conversation is closed")
+        raise IllegalTransition("bad_state", f"cannot {action} a conversation that is {state}")
+    details: dict[str, Any] = dict(data or {})
+    if note:
+        details["note"] = note
+    owner = ""
+    queue = ""
+    front = False
+    if action == "queue":
+        queue = "add"
+    elif action == "assign":
+        if not agent_id:
+            raise IllegalTransition("bad_request", "assign needs an agent")
+        owner, queue = agent_id, "remove"
+        details["agent_id"] = agent_id
+    elif action == "transfer_to_agent":
+        if not agent_id:
+            raise IllegalTransition("bad_request", "transfer needs a target agent")
+        if agent_id == current_agent:
+            raise IllegalTransition("bad_request", "the conversation is already with this agent")
+        owner = agent_id
+        details.update(from_agent=current_agent, to_agent=agent_id)
+    elif action == "transfer_to_group":
+        if not skill:
+            raise IllegalTransition("bad_request", "transfer needs a target skill group")
+        queue = "add"
+        details.update(from_agent=current_agent, to_skill=skill)
+    elif action == "requeue":
+        queue, front = "add", True
+        details["from_agent"] = current_agent
+    elif action == "close":
+        queue = "remove"
+    return Transition(
+        event=event,
+        allowed_from=sources,
+        to_state=target,
+        agent_id=owner,
+        actor_role=actor_role,
+        actor_id=actor_id,
+        skill=skill,
+        priority=priority,
+        queue=queue,
+        queue_front=front,
+        data=details or None,
+    )

@@ -1,0 +1,50 @@
+"""Demo data so a newcomer can try chatd at once: a site, two agents, a
+supervisor and an admin. Seeded only into an empty store, with random
+passwords that are printed at start (never fixed ones a deployment could
+forget to change)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from chatd.auth import hash_password
+from chatd.model import Agent, Site
+from chatd.settings import Settings
+from chatd.store.base import Store
+
+__all__ = ["DEMO_SITE", "DEMO_AGENTS", "seed_demo"]
+
+log = logging.getLogger("chatd.demo")
+
+DEMO_SITE = Site(site_key="demo", name="Demo Shop 演示商城", allowed_origins=[], secret="demo-site-secret",
+                 default_skill="general")
+
+# agent id, name, role, skills, capacity
+DEMO_AGENTS = (
+    ("ana", "Ana 安娜", "agent", {"general": 4, "logistics": 5, "pre_sales": 3}, 3),
+    ("bo", "Bo 波", "agent", {"general": 3, "after_sales": 5, "billing": 4}, 3),
+    ("sam", "Sam 萨姆", "supervisor", {"general": 3}, 2),
+    ("admin", "Admin 管理员", "admin", {}, 1),
+)
+
+
+async def seed_demo(store: Store, settings: Settings) -> dict[str, str]:
+    """Create the demo site and agents when the store has no site yet.
+
+    Returns the agent passwords it set (empty when the store was not empty)
+    and prints them, since they are random per seeding."""
+    if await store.list_sites():
+        return {}
+    await store.put_site(Site.from_dict(DEMO_SITE.to_dict()))
+    passwords: dict[str, str] = {}
+    for agent_id, name, role, skills, capacity in DEMO_AGENTS:
+        password = secrets.token_urlsafe(9)
+        passwords[agent_id] = password
+        await store.put_agent(Agent(agent_id=agent_id, name=name, role=role, skills=dict(skills),
+                                    capacity=capacity, password_hash=hash_password(password)))
+    lines = ["demo data loaded: site 'demo'; log in to the console with"]
+    lines += [f"  demo {role:<10} {agent_id:<6} password {passwords[agent_id]}"
+              for agent_id, _name, role, _skills, _cap in DEMO_AGENTS]
+    print("\n".join(lines), flush=True)
+    return passwords

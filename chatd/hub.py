@@ -1,0 +1,200 @@
+"""The node's connection hub: which local sessions follow which channels,
+and fan-out of publications from the broker to them.
+
+A publication is decoded once and its frame encoded at most once per wire
+format, whatever the number of local sessions it goes to. The hub also
+keeps agents' presence fresh, closes idle connections and drains the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chatd.metrics import Metrics
+from chatd.protocol import CLOSE_DRAINING, CLOSE_IDLE, entry_frame, error_frame
+from chatd.session import Outgoing, Replay, Session
+from chatd.settings import Settings
+from chatd.store.base import (
+    Engine,
+    agent_channel,
+    conversation_channel,
+    pack_publication,
+    unpack_publication,
+)
+
+__all__ = ["Hub"]
+
+log = logging.getLogger("chatd.hub")
+
+
+class Hub:
+    def __init__(self, settings: Settings, engine: Engine, clock: Callable[[], float], metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = engine.store
+        self.broker = engine.broker
+        self.clock = clock
+        self.metrics = metrics
+        self.draining = False
+        self.in_flight = 0
+        self.sessions: set[Session] = set()
+        self._followers: dict[str, set[Session]] = {}
+        self._agents: dict[str, set[Session]] = {}
+        self._ids = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._on_agent_assigned: Callable[[str, dict[str, Any]], None] | None = None
+        self._on_agent_gone: Callable[[str], None] | None = None
+
+    def next_sid(self) -> int:
+        return next(self._ids)
+
+    # --- lifecycle ---------------------------------------------------------------
+    def start(self, on_agent_gone: Callable[[str], None] | None = None) -> None:
+        self._on_agent_gone = on_agent_gone
+        self.broker.start(self._on_publication)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._housekeeping())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking work, let in-flight frames finish (acks sent), then
+        close every client with 1012 so it reconnects elsewhere."""
+        self.draining = True
+        deadline = self.clock() + timeout
+        while self.in_flight and self.clock() < deadline:
+            await asyncio.sleep(0.02)
+        for session in list(self.sessions):
+            session.close_soon(CLOSE_DRAINING)
+        while any(s.writer and not s.writer.done() for s in self.sessions) and self.clock() < deadline:
+            await asyncio.sleep(0.02)
+
+    # --- sessions and channels -----------------------------------------------------
+    def register(self, session: Session) -> None:
+        self.sessions.add(session)
+        session.on_detach = self._detach_soon
+        self.metrics.connections.labels(session.role).inc()
+        if session.role == "agent":
+            self._agents.setdefault(session.principal_id, set()).add(session)
+
+    async def unregister(self, session: Session) -> None:
+        if session not in self.sessions:
+            return
+        self.sessions.discard(session)
+        self.metrics.connections.labels(session.role).dec()
+        for channel in list(session.channels):
+            await self.leave(session, channel)
+        if session.role == "agent":
+            peers = self._agents.get(session.principal_id)
+            if peers is not None:
+                peers.discard(session)
+                if not peers:
+                    del self._agents[session.principal_id]
+                    with contextlib.suppress(Exception):
+                        await self.store.drop_presence(session.principal_id, self.settings.node_id)
+                    if self._on_agent_gone is not None:
+                        self._on_agent_gone(session.principal_id)
+
+    def local_agent_sessions(self, agent_id: str) -> set[Session]:
+        return self._agents.get(agent_id, set())
+
+    async def join(self, session: Session, channel: str) -> None:
+        if channel in session.channels:
+            return
+        session.channels.add(channel)
+        followers = self._followers.get(channel)
+        if followers is None:
+            followers = self._followers[channel] = set()
+            followers.add(session)
+            await self.broker.subscribe(channel)
+        else:
+            followers.add(session)
+
+    async def leave(self, session: Session, channel: str) -> None:
+        if channel not in session.channels:
+            return
+        session.channels.discard(channel)
+        followers = self._followers.get(channel)
+        if followers is None:
+            return
+        followers.discard(session)
+        if not followers:
+            del self._followers[channel]
+            await self.broker.unsubscribe(channel)
+
+    async def attach(self, session: Session, conversation_id: str, after_seq: int) -> None:
+        """Follow a conversation: subscribe first, then replay the log after
+        ``after_seq``, so no entry falls between the two."""
+        await self.join(session, conversation_channel(conversation_id))
+        session.push(Replay(conversation_id, after_seq))
+
+    def _detach_soon(self, session: Session, conversation_id: str) -> None:
+        session.delivered.pop(conversation_id, None)
+        asyncio.get_running_loop().create_task(self.leave(session, conversation_channel(conversation_id)))
+
+    # --- fan-out --------------------------------------------------------------------
+    def _on_publication(self, channel: str, raw: bytes) -> None:
+        followers = self._followers.get(channel)
+        if not followers:
+            return
+        try:
+            publication = unpack_publication(raw)
+        except Exception:
+            log.warning("dropped an undecodable publication on %s", channel)
+            return
+        kind = publication.get("type")
+        if kind == "entry":
+            entry = publication["entry"]
+            out = Outgoing(entry_frame(entry), entry["conversation_id"], entry["seq"])
+        elif kind == "signal":
+            skip = publication.get("skip")
+            out = Outgoing(publication["frame"], skip=tuple(skip) if skip else None)
+        elif kind == "assigned":
+            conversation = publication["conversation"]
+            for session in list(followers):
+                if session.role == "agent":
+                    session.push({"type": "conversation", "conversation": conversation})
+                    asyncio.get_running_loop().create_task(
+                        self.attach(session, conversation["conversation_id"], 0))
+            return
+        elif kind == "status":
+            out = Outgoing({"type": "status", "status": publication["status"]})
+        else:
+            return
+        for session in followers:
+            session.push(out)
+
+    async def publish_signal(self, channel: str, frame: dict[str, Any], skip: tuple[str, str] | None = None) -> None:
+        await self.broker.publish(channel, pack_publication("signal", {"frame": frame, "skip": skip}))
+
+    async def publish_assigned(self, agent_id: str, conversation: dict[str, Any]) -> None:
+        await self.broker.publish(agent_channel(agent_id), pack_publication("assigned", {"conversation": conversation}))
+
+    # --- housekeeping ---------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        """Refresh agents' presence and close idle sessions, every few seconds."""
+        period = max(0.5, min(5.0, self.settings.presence_ttl_seconds / 3))
+        while True:
+            await asyncio.sleep(period)
+            now = self.clock()
+            try:
+                expires = now + self.settings.presence_ttl_seconds
+                for agent_id in list(self._agents):
+                    await self.store.touch_presence(agent_id, self.settings.node_id, expires)
+            except Exception:
+                log.warning("could not refresh presence", exc_info=True)
+            limit = self.settings.idle_timeout_seconds
+            for session in list(self.sessions):
+                if now - session.last_seen > limit and not session.closed:
+                    self.metrics.errors.labels("idle_timeout").inc()
+                    session.push(error_frame("bad_request", "idle timeout: no frame received"))
+                    session.close_soon(CLOSE_IDLE)

@@ -1,0 +1,169 @@
+"""Domain records shared by the store, the hub and the HTTP API.
+
+Records are plain slotted dataclasses with ``to_dict``/``from_dict`` so both
+engines store the same shape. They carry no behaviour beyond (de)serialisation:
+the conversation lifecycle lives in :mod:`chatd.conversation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+__all__ = [
+    "ROLES",
+    "AGENT_STATUSES",
+    "Agent",
+    "Site",
+    "Conversation",
+    "LogEntry",
+    "AppendResult",
+    "ReadResult",
+    "AssignResult",
+]
+
+ROLES = ("agent", "supervisor", "admin")
+AGENT_STATUSES = ("online", "away", "offline")
+
+
+def _from_dict(cls: type, raw: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+@dataclass(slots=True)
+class Agent:
+    """A human answering chats. ``skills`` maps a skill group to proficiency 1..5."""
+
+    agent_id: str
+    name: str
+    role: str = "agent"
+    password_hash: str = ""
+    skills: dict[str, int] = field(default_factory=dict)
+    capacity: int = 3
+    status: str = "offline"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def public(self) -> dict[str, Any]:
+        """The agent without secrets, for API answers."""
+        data = asdict(self)
+        data.pop("password_hash")
+        return data
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Agent:
+        return _from_dict(cls, raw)
+
+
+@dataclass(slots=True)
+class Site:
+    """A website or app embedding the widget. ``secret`` signs visitor identities."""
+
+    site_key: str
+    name: str
+    allowed_origins: list[str] = field(default_factory=list)
+    secret: str = ""
+    default_skill: str = "general"
+    theme_color: str = "#1f6feb"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("secret")
+        return data
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Site:
+        return _from_dict(cls, raw)
+
+
+@dataclass(slots=True)
+class Conversation:
+    """One chat between a visitor and (eventually) an agent.
+
+    ``state`` is one of :data:`chatd.conversation.STATES`; ``agent_id`` is set
+    while assigned. Times are epoch seconds from the injected clock.
+    """
+
+    conversation_id: str
+    site_key: str
+    visitor_id: str
+    state: str = "open"
+    skill: str = "general"
+    priority: int = 0
+    agent_id: str = ""
+    created_at: float = 0.0
+    queued_at: float = 0.0
+    assigned_at: float = 0.0
+    closed_at: float = 0.0
+    visitor_name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Conversation:
+        return _from_dict(cls, raw)
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One entry of a conversation's log: a message or a lifecycle event.
+
+    ``seq`` is gap-free and monotonic per conversation. ``kind`` is
+    ``"message"`` or ``"event"``; for events ``body`` is the event name
+    (``queued``, ``assigned``, ``transferred``, ``closed``, ``reopened``) and
+    ``data`` carries its details.
+    """
+
+    conversation_id: str
+    seq: int
+    kind: str
+    sender_role: str
+    sender_id: str
+    body: str
+    ts: float
+    client_msg_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> LogEntry:
+        return _from_dict(cls, raw)
+
+
+@dataclass(slots=True, frozen=True)
+class AppendResult:
+    """Outcome of an append. ``duplicate`` is true when ``client_msg_id`` was
+    already stored: ``seq`` is then the seq of the first copy."""
+
+    seq: int
+    ts: float
+    duplicate: bool
+
+
+@dataclass(slots=True, frozen=True)
+class ReadResult:
+    """Entries after a seq, in order. ``first_seq`` is the oldest seq still kept
+    (0 when the log is empty) and ``last_seq`` the newest ever written, so a
+    reader can tell a trimmed gap (``after + 1 < first_seq``) from no news."""
+
+    entries: list[LogEntry]
+    first_seq: int
+    last_seq: int
+
+
+@dataclass(slots=True, frozen=True)
+class AssignResult:
+    """Outcome of an atomic assignment. ``reason`` is a stable code when not ok:
+    ``at_capacity``, ``bad_state``, ``unknown_agent``, ``unknown_conversation``."""
+
+    ok: bool
+    reason: str = ""
+    conversation: Conversation | None = None

@@ -1,0 +1,209 @@
+"""Wire protocol v1 (see docs/protocol.md): codecs, frame validation, errors.
+
+Pure: no I/O. The endpoint feeds raw WebSocket payloads to :func:`decode`
+and :func:`parse`, and encodes server frames with :func:`encode`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import orjson
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "SUBPROTOCOL_JSON",
+    "SUBPROTOCOL_MSGPACK",
+    "ERRORS",
+    "CLOSE_AUTH",
+    "CLOSE_ORIGIN",
+    "CLOSE_IDLE",
+    "CLOSE_DRAINING",
+    "CLOSE_SLOW",
+    "ProtocolError",
+    "choose_format",
+    "decode",
+    "encode",
+    "parse",
+    "error_frame",
+    "entry_frame",
+]
+
+PROTOCOL_VERSION = 1
+SUBPROTOCOL_JSON = "chatd.v1.json"
+SUBPROTOCOL_MSGPACK = "chatd.v1.msgpack"
+
+CLOSE_DRAINING = 1012
+CLOSE_SLOW = 1013
+CLOSE_AUTH = 4001
+CLOSE_ORIGIN = 4003
+CLOSE_IDLE = 4008
+
+# code -> (default sentence, close code or 0 when the connection stays open)
+ERRORS: dict[str, tuple[str, int]] = {
+    "bad_frame": ("The frame is not a valid JSON/msgpack map with a type.", 0),
+    "unknown_type": ("This frame type is not known for this role.", 0),
+    "bad_request": ("A field is missing or invalid.", 0),
+    "frame_too_large": ("The frame is larger than the limit.", 0),
+    "rate_limited": ("Too many frames; slow down.", 0),
+    "hello_required": ("Send hello first.", 0),
+    "already_hello": ("This connection already said hello.", 0),
+    "unknown_site": ("No such site.", CLOSE_AUTH),
+    "origin_not_allowed": ("This origin may not embed the site.", CLOSE_ORIGIN),
+    "unauthorized": ("The token is missing or invalid.", CLOSE_AUTH),
+    "token_expired": ("The token has expired.", CLOSE_AUTH),
+    "token_revoked": ("The token has been revoked.", CLOSE_AUTH),
+    "forbidden": ("You do not take part in this conversation.", 0),
+    "unknown_conversation": ("No such conversation.", 0),
+    "unknown_agent": ("No such agent.", 0),
+    "conversation_closed": ("The conversation is closed.", 0),
+    "bad_state": ("The conversation's state does not allow this.", 0),
+    "at_capacity": ("The agent has no free capacity.", 0),
+    "slow_consumer": ("The connection fell too far behind; reconnect and resume.", CLOSE_SLOW),
+    "internal_error": ("Something went wrong; the frame had no effect.", 0),
+}
+
+MAX_ID = 64
+MAX_BODY = 4000
+
+
+class ProtocolError(Exception):
+    """A client frame that cannot be served. ``code`` is a key of :data:`ERRORS`."""
+
+    def __init__(self, code: str, message: str = "", ref: str | None = None,
+                 conversation_id: str | None = None) -> None:
+        super().__init__(message or ERRORS[code][0])
+        self.code = code
+        self.ref = ref
+        self.conversation_id = conversation_id
+
+    @property
+    def close_code(self) -> int:
+        return ERRORS[self.code][1]
+
+
+def choose_format(offered: list[str]) -> tuple[str, str | None]:
+    """Pick the encoding from the client's offered subprotocols.
+
+    Returns ``("json"|"msgpack", subprotocol to accept or None)``."""
+    for name in offered:
+        if name == SUBPROTOCOL_MSGPACK:
+            return "msgpack", name
+        if name == SUBPROTOCOL_JSON:
+            return "json", name
+    return "json", None
+
+
+def decode(payload: str | bytes, fmt: str) -> dict[str, Any]:
+    """Decode one frame. Raises ``ProtocolError('bad_frame')``."""
+    try:
+        if fmt == "msgpack" and isinstance(payload, bytes):
+            frame = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        else:
+            frame = orjson.loads(payload)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError):
+        raise ProtocolError("bad_frame") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise ProtocolError("bad_frame")
+    return frame
+
+
+def encode(frame: dict[str, Any], fmt: str) -> str | bytes:
+    """Encode one server frame: ``str`` for JSON text frames, ``bytes`` for msgpack."""
+    if fmt == "msgpack":
+        return msgpack.packb(frame, use_bin_type=True)
+    return orjson.dumps(frame).decode()
+
+
+# Field specs per client frame type: name -> (kind, required)
+_STR, _INT, _BOOL, _MAP = "str", "int", "bool", "map"
+_FRAMES: dict[str, dict[str, tuple[str, bool]]] = {
+    "hello": {"site": (_STR, False), "token": (_STR, False), "identity": (_STR, False),
+              "name": (_STR, False), "resume": (_MAP, False), "status": (_STR, False)},
+    "ping": {"ts": ("any", False)},
+    "start": {"skill": (_STR, False), "attributes": (_MAP, False)},
+    "send": {"conversation_id": (_STR, True), "client_msg_id": (_STR, True), "body": (_STR, True)},
+    "typing": {"conversation_id": (_STR, True), "active": (_BOOL, True)},
+    "read": {"conversation_id": (_STR, True), "seq": (_INT, True)},
+    "close": {"conversation_id": (_STR, True)},
+    "transfer": {"conversation_id": (_STR, True), "to_agent": (_STR, False),
+                 "to_skill": (_STR, False), "note": (_STR, False)},
+    "status": {"status": (_STR, True)},
+}
+_ROLE_FRAMES = {
+    "visitor": frozenset({"hello", "ping", "start", "send", "typing", "read", "close"}),
+    "agent": frozenset({"hello", "ping", "send", "typing", "read", "close", "transfer", "status"}),
+}
+
+
+def _check(kind: str, value: Any) -> bool:
+    if kind == _STR:
+        return isinstance(value, str) and len(value) <= MAX_BODY
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if kind == _MAP:
+        return isinstance(value, dict)
+    return True
+
+
+def parse(frame: dict[str, Any], role: str) -> dict[str, Any]:
+    """Validate a decoded client frame for ``role`` (``visitor`` or ``agent``).
+
+    Returns the frame unchanged when valid; raises :class:`ProtocolError`
+    (``unknown_type`` or ``bad_request``) naming the offending field."""
+    kind = frame["type"]
+    ref = frame.get("ref")
+    if ref is not None and not (isinstance(ref, str) and len(ref) <= MAX_ID):
+        raise ProtocolError("bad_request", "ref must be a string of at most 64 characters")
+    if kind not in _ROLE_FRAMES.get(role, ()):
+        raise ProtocolError("unknown_type", f"unknown frame type {kind!r}", ref=ref)
+    for name, (field_kind, required) in _FRAMES[kind].items():
+        if name not in frame or frame[name] is None:
+            if required:
+                raise ProtocolError("bad_request", f"{name} is required", ref=ref)
+            continue
+        if not _check(field_kind, frame[name]):
+            raise ProtocolError("bad_request", f"{name} must be a {field_kind}", ref=ref)
+    if kind == "send":
+        if not 0 < len(frame["client_msg_id"]) <= MAX_ID:
+            raise ProtocolError("bad_request", "client_msg_id must have 1 to 64 characters", ref=ref)
+        if not frame["body"].strip():
+            raise ProtocolError("bad_request", "body must not be empty", ref=ref)
+    if kind in ("send", "typing", "read", "close", "transfer") and len(frame["conversation_id"]) > MAX_ID:
+        raise ProtocolError("bad_request", "conversation_id is too long", ref=ref)
+    if kind == "transfer" and not (frame.get("to_agent") or frame.get("to_skill")):
+        raise ProtocolError("bad_request", "transfer needs to_agent or to_skill", ref=ref)
+    if kind == "status" and frame["status"] not in ("online", "away", "offline"):
+        raise ProtocolError("bad_request", "status must be online, away or offline", ref=ref)
+    if kind == "hello" and "resume" in frame:
+        resume = frame["resume"]
+        if len(resume) > 100 or not all(isinstance(k, str) and _check(_INT, v) for k, v in resume.items()):
+            raise ProtocolError("bad_request", "resume must map conversation ids to seqs", ref=ref)
+    return frame
+
+
+def error_frame(code: str, message: str = "", ref: str | None = None,
+                conversation_id: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message or ERRORS[code][0]}
+    if ref is not None:
+        frame["ref"] = ref
+    if conversation_id is not None:
+        frame["conversation_id"] = conversation_id
+    return frame
+
+
+def entry_frame(entry: dict[str, Any]) -> dict[str, Any]:
+    """The server frame for a log entry (a ``LogEntry.to_dict()`` shape)."""
+    sender = {"role": entry["sender_role"], "id": entry["sender_id"]}
+    if entry["kind"] == "event":
+        return {"type": "event", "conversation_id": entry["conversation_id"], "seq": entry["seq"],
+                "event": entry["body"], "from": sender, "ts": entry["ts"], "data": entry.get("data") or {}}
+    frame = {"type": "message", "conversation_id": entry["conversation_id"], "seq": entry["seq"],
+             "from": sender, "body": entry["body"], "ts": entry["ts"],
+             "client_msg_id": entry.get("client_msg_id", "")}
+    if entry.get("data"):
+        frame["data"] = entry["data"]
+    return frame

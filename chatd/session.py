@@ -1,0 +1,221 @@
+"""One client connection: identity, per-conversation delivery state, and the
+writer that keeps every conversation's frames gap-free and in order.
+
+Everything sent to a client goes through :meth:`Session.push` into one
+bounded queue drained by one writer task, so acks, replays and live entries
+never interleave out of order. The writer enforces the delivery contract per
+conversation: it skips entries the client already has, fills a gap from the
+log before sending a later entry, and replays from the client's last seq when
+the session attaches to a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from chatd.protocol import encode, entry_frame
+from chatd.store.base import Store
+
+__all__ = ["Outgoing", "Replay", "Session"]
+
+Sender = Callable[[str | bytes], Awaitable[None]]
+
+
+class Outgoing:
+    """A server frame encoded at most once per format, shared by every
+    session it is fanned out to. ``seq``/``conversation_id`` are set for log
+    entries (which the writer orders); 0/"" for signals."""
+
+    __slots__ = ("frame", "conversation_id", "seq", "_json", "_msgpack", "skip")
+
+    def __init__(self, frame: dict[str, Any], conversation_id: str = "", seq: int = 0,
+                 skip: tuple[str, str] | None = None) -> None:
+        self.frame = frame
+        self.conversation_id = conversation_id
+        self.seq = seq
+        self.skip = skip  # (role, id) of the originator, for signals not echoed back
+        self._json: str | bytes | None = None
+        self._msgpack: str | bytes | None = None
+
+    def encoded(self, fmt: str) -> str | bytes:
+        if fmt == "json":
+            if self._json is None:
+                self._json = encode(self.frame, "json")
+            return self._json
+        if self._msgpack is None:
+            self._msgpack = encode(self.frame, "msgpack")
+        return self._msgpack
+
+
+class Replay:
+    """Writer instruction: send entries after ``after_seq``, then ``synced``."""
+
+    __slots__ = ("conversation_id", "after_seq")
+
+    def __init__(self, conversation_id: str, after_seq: int) -> None:
+        self.conversation_id = conversation_id
+        self.after_seq = after_seq
+
+
+_CLOSE = object()
+
+
+class Session:
+    """State of one WebSocket connection after ``hello``.
+
+    ``delivered`` maps each attached conversation to the highest seq sent to
+    this client; a conversation absent from it is not (yet) attached and its
+    live entries are skipped: the replay that attaches it reads them from the log.
+    """
+
+    __slots__ = (
+        "sid", "role", "fmt", "principal_id", "site_key", "name", "agent_role",
+        "delivered", "channels", "_queue", "_wakeup", "_send", "_store", "_limit",
+        "writer", "closed", "close_code", "last_seen", "_tokens", "_tokens_at",
+        "_rate", "_burst", "on_detach", "_close_cb",
+    )
+
+    def __init__(self, sid: int, role: str, fmt: str, send: Sender, store: Store, *,
+                 queue_limit: int, rate: float, burst: int, now: float,
+                 close: Callable[[int], Awaitable[None]]) -> None:
+        self.sid = sid
+        self.role = role  # "visitor" or "agent"
+        self.fmt = fmt
+        self.principal_id = ""  # visitor id or agent id
+        self.site_key = ""
+        self.name = ""
+        self.agent_role = ""  # agent / supervisor / admin
+        self.delivered: dict[str, int] = {}
+        self.channels: set[str] = set()
+        self._queue: deque[Any] = deque()
+        self._wakeup = asyncio.Event()
+        self._send = send
+        self._close_cb = close
+        self._store = store
+        self._limit = queue_limit
+        self.writer: asyncio.Task[None] | None = None
+        self.closed = False
+        self.close_code = 0
+        self.last_seen = now
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._tokens_at = now
+        self.on_detach: Callable[[Session, str], None] | None = None
+
+    # --- input side -----------------------------------------------------------
+    def allow_frame(self, now: float) -> bool:
+        """Token bucket: ``rate`` frames/s sustained, ``burst`` at once."""
+        self._tokens = min(self._burst, self._tokens + (now - self._tokens_at) * self._rate)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    # --- output side ----------------------------------------------------------
+    def push(self, item: Any) -> bool:
+        """Queue a frame dict, an :class:`Outgoing` or a :class:`Replay`.
+        Returns False (and starts closing as a slow consumer) when the queue
+        is full; the client then reconnects and resumes by seq."""
+        if self.closed:
+            return False
+        if len(self._queue) >= self._limit:
+            self._queue.clear()
+            self._queue.append({"type": "error", "code": "slow_consumer",
+                                "message": "The connection fell too far behind; reconnect and resume."})
+            self._queue.append((_CLOSE, 1013))
+            self.closed = True
+            self._wakeup.set()
+            return False
+        self._queue.append(item)
+        self._wakeup.set()
+        return True
+
+    def close_soon(self, code: int) -> None:
+        """Flush what is queued, then close with ``code``."""
+        if not self.closed:
+            self.closed = True
+            self._queue.append((_CLOSE, code))
+            self._wakeup.set()
+
+    def start(self) -> None:
+        self.writer = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        queue = self._queue
+        try:
+            while True:
+                if not queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                item = queue.popleft()
+                if type(item) is Outgoing:
+                    if item.seq:
+                        await self._deliver_entry(item)
+                    elif item.skip is None or item.skip != (self.role, self.principal_id):
+                        await self._send(item.encoded(self.fmt))
+                elif type(item) is dict:
+                    await self._send(encode(item, self.fmt))
+                elif type(item) is Replay:
+                    await self._replay(item.conversation_id, item.after_seq, announce=True)
+                elif type(item) is tuple and item[0] is _CLOSE:
+                    self.close_code = item[1]
+                    with contextlib.suppress(Exception):
+                        await self._close_cb(item[1])
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the socket went away while sending: the reader loop ends the session
+            self.closed = True
+
+    async def _deliver_entry(self, item: Outgoing) -> None:
+        conversation_id = item.conversation_id
+        last = self.delivered.get(conversation_id)
+        if last is None or item.seq <= last:
+            return
+        if item.seq > last + 1:
+            await self._replay(conversation_id, last, announce=False, upto=item.seq - 1)
+            if item.seq <= self.delivered.get(conversation_id, item.seq):
+                return
+        await self._send(item.encoded(self.fmt))
+        self.delivered[conversation_id] = item.seq
+        self._after_entry(item.frame)
+
+    async def _replay(self, conversation_id: str, after_seq: int, *, announce: bool, upto: int = 0) -> None:
+        """Send log entries after ``after_seq`` (up to ``upto`` when set) in order."""
+        cursor = after_seq
+        first_page = True
+        while True:
+            page = await self._store.read(conversation_id, cursor, limit=500)
+            if first_page and page.first_seq > cursor + 1 and page.last_seq >= page.first_seq:
+                await self._send(encode({"type": "replay_gap", "conversation_id": conversation_id,
+                                         "after_seq": cursor, "first_seq": page.first_seq}, self.fmt))
+            first_page = False
+            for entry in page.entries:
+                if upto and entry.seq > upto:
+                    break
+                frame = entry_frame(entry.to_dict())
+                await self._send(encode(frame, self.fmt))
+                cursor = entry.seq
+                self._after_entry(frame)
+            if not page.entries or (upto and cursor >= upto) or cursor >= page.last_seq:
+                break
+        if conversation_id in self.delivered or announce:
+            self.delivered[conversation_id] = max(cursor, self.delivered.get(conversation_id, 0))
+        if announce:
+            await self._send(encode({"type": "synced", "conversation_id": conversation_id,
+                                     "last_seq": cursor}, self.fmt))
+
+    def _after_entry(self, frame: dict[str, Any]) -> None:
+        """An agent stops following a conversation that left them."""
+        if self.role != "agent" or frame.get("type") != "event" or self.agent_role != "agent":
+            return
+        if frame["event"] in ("transferred", "requeued", "closed"):
+            if frame["data"].get("agent_id") != self.principal_id and self.on_detach is not None:
+                self.on_detach(self, frame["conversation_id"])

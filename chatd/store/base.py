@@ -1,0 +1,277 @@
+"""The store contract: what every engine must provide, and how atomically.
+
+Two engines implement it: :mod:`chatd.store.memory` (one process) and
+:mod:`chatd.store.redis` (many processes and hosts on one Redis). The engine is
+chosen in exactly one place, :func:`chatd.store.open_engine`. One contract
+suite (``tests/store``) runs against both.
+
+Every method that changes more than one thing does so atomically: a reader on
+any node never sees a conversation assigned without the agent's load counted,
+an agent over capacity, a message without its seq, or two copies of one
+``client_msg_id``. Times are passed in (``now``) so callers inject the clock.
+
+Fan-out: :meth:`Store.append` and :meth:`Store.transition` publish the new log
+entry on the conversation's channel (:func:`conversation_channel`) as part of
+the same atomic step, so publications on one channel arrive in seq order.
+Other best-effort signals (typing, presence, queue positions, offers) go
+through :meth:`Broker.publish`. A node receives publications only for the
+channels it subscribed to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgpack
+
+from chatd.model import (
+    Agent,
+    AppendResult,
+    AssignResult,
+    Conversation,
+    LogEntry,
+    ReadResult,
+    Site,
+)
+
+__all__ = [
+    "StoreError",
+    "Transition",
+    "Store",
+    "Broker",
+    "Engine",
+    "PublicationHandler",
+    "conversation_channel",
+    "agent_channel",
+    "visitor_channel",
+    "supervisor_channel",
+    "pack_publication",
+    "unpack_publication",
+]
+
+
+class StoreError(Exception):
+    """A refused change. ``code`` is a stable machine code that the hub passes
+    on to clients: ``unknown_conversation``, ``conversation_closed``,
+    ``bad_state``, ``at_capacity``, ``unknown_agent``."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+@dataclass(slots=True, frozen=True)
+class Transition:
+    """One lifecycle change, computed by the pure state machine and applied by
+    the store with a compare-and-set on ``allowed_from``.
+
+    - ``event``: the log event name (``queued``, ``assigned``, ...).
+    - ``allowed_from``: states the conversation may be in; else ``bad_state``.
+    - ``to_state``: the state afterwards.
+    - ``agent_id``: the agent owning the conversation afterwards ("" for none).
+      When it differs from the current owner, the current owner's load is
+      released and the new owner's load taken, refusing with ``at_capacity``
+      when the new owner already holds ``capacity`` conversations.
+    - ``skill`` / ``priority``: set on the conversation when not ``None``.
+    - ``queue``: ``"add"`` puts the conversation in its skill's queue (front
+      of the queue when ``queue_front``), ``"remove"`` takes it out, ``""``
+      leaves the queue alone.
+    - ``data``: extra fields for the event entry (note, from/to agent, ...).
+    """
+
+    event: str
+    allowed_from: tuple[str, ...]
+    to_state: str
+    agent_id: str
+    actor_role: str = "system"
+    actor_id: str = ""
+    skill: str | None = None
+    priority: int | None = None
+    queue: str = ""
+    queue_front: bool = False
+    data: dict[str, Any] | None = None
+
+
+PublicationHandler = Callable[[str, bytes], None]
+
+
+class Store(Protocol):
+    """Durable state. All methods are coroutines and safe to call from many
+    nodes at once."""
+
+    # --- liveness ---------------------------------------------------------
+    async def ping(self) -> bool:
+        """True when the backing service answers (``/readyz``)."""
+
+    async def close(self) -> None:
+        """Release connections. The store is unusable afterwards."""
+
+    # --- agents, sites, tokens ---------------------------------------------
+    async def put_agent(self, agent: Agent) -> None:
+        """Create or replace an agent's profile. Runtime state (load, last
+        assignment, presence) is kept."""
+
+    async def get_agent(self, agent_id: str) -> Agent | None: ...
+
+    async def list_agents(self) -> list[Agent]:
+        """All agents, ordered by ``agent_id``."""
+
+    async def delete_agent(self, agent_id: str) -> bool:
+        """Remove an agent's profile; True if it existed."""
+
+    async def put_site(self, site: Site) -> None: ...
+
+    async def get_site(self, site_key: str) -> Site | None: ...
+
+    async def list_sites(self) -> list[Site]:
+        """All sites, ordered by ``site_key``."""
+
+    async def delete_site(self, site_key: str) -> bool: ...
+
+    async def revoke_token(self, token_id: str, expires_at: float, now: float) -> None:
+        """Remember a revoked token id until it would have expired anyway."""
+
+    async def is_token_revoked(self, token_id: str) -> bool: ...
+
+    # --- visitors ----------------------------------------------------------
+    async def update_visitor(self, site_key: str, visitor_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Merge attributes into the visitor's profile and return it whole."""
+
+    async def get_visitor(self, site_key: str, visitor_id: str) -> dict[str, Any]:
+        """The visitor's profile ({} when unknown)."""
+
+    # --- conversations -----------------------------------------------------
+    async def create_conversation(self, conversation: Conversation) -> Conversation:
+        """Store a new conversation (state ``open``, log empty, seq 0) and index
+        it under its visitor. Raises ``StoreError('bad_state')`` if the id exists."""
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    async def visitor_conversations(self, site_key: str, visitor_id: str, limit: int = 20) -> list[Conversation]:
+        """The visitor's conversations, newest first."""
+
+    async def agent_conversations(self, agent_id: str) -> list[Conversation]:
+        """Conversations currently assigned to the agent, oldest first."""
+
+    async def list_conversations(self, states: Iterable[str] = ("queued", "assigned")) -> list[Conversation]:
+        """Conversations in the given states (supervisor view), oldest first."""
+
+    async def transition(self, conversation_id: str, change: Transition, now: float) -> tuple[Conversation, LogEntry]:
+        """Apply a lifecycle change atomically (state compare-and-set, owner
+        and loads, queue membership) and append its event to the log, which
+        publishes it. Raises ``StoreError`` with ``unknown_conversation``,
+        ``bad_state`` or ``at_capacity``; on error nothing changed."""
+
+    async def assign(self, conversation_id: str, agent_id: str, now: float,
+                     allowed_from: tuple[str, ...] = ("queued",), data: dict[str, Any] | None = None) -> AssignResult:
+        """Shorthand for the ``assigned`` transition that reports refusal as a
+        result instead of raising, for routers trying candidates in turn."""
+
+    # --- the message log -----------------------------------------------------
+    async def append(self, conversation_id: str, *, kind: str, sender_role: str, sender_id: str,
+                     body: str, client_msg_id: str, now: float,
+                     data: dict[str, Any] | None = None) -> AppendResult:
+        """Append a message to the log with the next seq and publish it.
+
+        Idempotent on ``client_msg_id`` (when not empty): a second append
+        with the same id stores nothing and returns the first copy's seq with
+        ``duplicate=True``. Raises ``StoreError('unknown_conversation')`` or
+        ``StoreError('conversation_closed')``. When this returns, the entry
+        is stored (the durability of the engine's backing store applies)."""
+
+    async def read(self, conversation_id: str, after_seq: int, limit: int = 500) -> ReadResult:
+        """Entries with seq > ``after_seq``, oldest first, at most ``limit``."""
+
+    async def read_before(self, conversation_id: str, before_seq: int, limit: int = 50) -> ReadResult:
+        """Entries with seq < ``before_seq`` (0 = from the newest), in ascending
+        order, the newest ``limit`` of them: for paging history backwards."""
+
+    # --- queues ---------------------------------------------------------------
+    async def queue(self, skill: str) -> list[Conversation]:
+        """Queued conversations of a skill group in queue order: priority
+        first (higher first), then longest waiting; front-of-queue requeues
+        come before all others."""
+
+    async def queued_skills(self) -> list[str]:
+        """Skill groups that have at least one queued conversation."""
+
+    # --- agent runtime ------------------------------------------------------
+    async def agent_runtime(self) -> dict[str, dict[str, Any]]:
+        """Per agent: ``{"load": int, "last_assigned_at": float, "status": str}``."""
+
+    async def set_agent_status(self, agent_id: str, status: str) -> None:
+        """Set online / away / offline. Raises ``StoreError('unknown_agent')``."""
+
+    async def touch_presence(self, agent_id: str, node_id: str, expires_at: float) -> None:
+        """Record that ``agent_id`` has a live connection on ``node_id`` until
+        ``expires_at`` (refreshed by heartbeats)."""
+
+    async def drop_presence(self, agent_id: str, node_id: str) -> None: ...
+
+    async def connected_agents(self, now: float) -> set[str]:
+        """Agents with at least one unexpired presence."""
+
+    # --- routing explanations -------------------------------------------------
+    async def add_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int = 20) -> None:
+        """Append one routing decision's explanation (the newest ``keep`` kept)."""
+
+    async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's routing explanations, oldest first."""
+
+
+class Broker(Protocol):
+    """Best-effort publish/subscribe between nodes. Publications on one
+    channel from one publisher arrive in order; nothing is stored."""
+
+    def start(self, handler: PublicationHandler) -> None:
+        """Deliver every publication on a subscribed channel to ``handler``
+        (called on the event loop, must not block)."""
+
+    async def publish(self, channel: str, payload: bytes) -> None: ...
+
+    async def subscribe(self, channel: str) -> None:
+        """Start receiving a channel. Not reference counted: the hub counts."""
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Engine:
+    """A store and the broker that goes with it."""
+
+    name: str
+    store: Store
+    broker: Broker
+
+
+def conversation_channel(conversation_id: str) -> str:
+    """Channel carrying a conversation's log entries and typing/read signals."""
+    return f"conv:{conversation_id}"
+
+
+def agent_channel(agent_id: str) -> str:
+    """Channel for an agent's own signals (new assignment, offer, transfer)."""
+    return f"agent:{agent_id}"
+
+
+def visitor_channel(site_key: str, visitor_id: str) -> str:
+    """Channel for a visitor's signals across their devices (new conversation)."""
+    return f"visitor:{site_key}:{visitor_id}"
+
+
+def supervisor_channel() -> str:
+    """Channel for floor-wide changes (queues, agent states)."""
+    return "floor"
+
+
+def pack_publication(kind: str, payload: dict[str, Any]) -> bytes:
+    """Encode a publication: ``{"type": kind, **payload}`` as msgpack."""
+    return msgpack.packb({"type": kind, **payload}, use_bin_type=True)
+
+
+def unpack_publication(raw: bytes) -> dict[str, Any]:
+    return msgpack.unpackb(raw, raw=False, strict_map_key=False)
