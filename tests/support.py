@@ -59,13 +59,14 @@ class ChatdProcess:
 
     def __init__(self, engine: str = "memory", *, prefix: str = "", port: int = 0,
                  env: dict[str, str] | None = None, args: list[str] | None = None,
-                 command: list[str] | None = None, secret: str = "test-secret") -> None:
+                 command: list[str] | None = None, secret: str = "test-secret", cwd: Path = REPO) -> None:
         self.engine = engine
         self.prefix = prefix or (f"chatdtest:{uuid.uuid4().hex[:12]}" if engine == "redis" else "")
         self.port = port or free_port()
         self.extra_env = env or {}
         self.args = args or []
         self.command = command
+        self.cwd = cwd
         self.secret = secret
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
@@ -92,7 +93,7 @@ class ChatdProcess:
     def start(self, timeout: float = 30.0) -> ChatdProcess:
         self._release()
         command = self.command or [sys.executable, "-m", "chatd.cli", "serve", *self.args]
-        self.proc = subprocess.Popen(command, cwd=REPO, env=self.environment(), stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(command, cwd=self.cwd, env=self.environment(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
