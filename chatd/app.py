@@ -30,7 +30,7 @@ from chatd.store import open_engine
 from chatd.store.base import Engine
 from router.worker import QueueWorker
 
-__all__ = ["create_app", "build_context", "static_root"]
+__all__ = ["build_context", "create_app", "static_root"]
 
 log = logging.getLogger("chatd")
 
@@ -55,10 +55,15 @@ def build_context(settings: Settings, engine: Engine | None = None,
 
 def _page(path: Path) -> Callable[..., object]:
     async def serve(request: object) -> Response:
-        if not path.is_file():
+        # FileResponse answers 404 itself when the page is missing; say why instead.
+        if not _exists(path):
             return Response("the widget is not built: run `make run` or `npm run build` in widget/", 404)
         return FileResponse(path, media_type="text/html")
     return serve
+
+
+def _exists(path: Path) -> bool:
+    return path.is_file()
 
 
 def _static_routes(settings: Settings) -> list[BaseRoute]:

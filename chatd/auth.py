@@ -29,9 +29,9 @@ __all__ = [
     "AuthError",
     "TokenSigner",
     "hash_password",
-    "verify_password",
     "sign_identity",
     "verify_identity",
+    "verify_password",
 ]
 
 _hasher = PasswordHasher()

@@ -21,8 +21,8 @@ from typing import Any
 from chatd.store.base import Transition
 
 __all__ = [
-    "STATES",
     "ACTIONS",
+    "STATES",
     "IllegalTransition",
     "allowed_from",
     "can",

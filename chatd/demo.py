@@ -13,7 +13,7 @@ from chatd.model import Agent, Site
 from chatd.settings import Settings
 from chatd.store.base import Store
 
-__all__ = ["DEMO_SITE", "DEMO_AGENTS", "seed_demo"]
+__all__ = ["DEMO_AGENTS", "DEMO_SITE", "seed_demo"]
 
 log = logging.getLogger("chatd.demo")
 

@@ -10,7 +10,7 @@ __all__ = ["Metrics"]
 
 
 class Metrics:
-    __slots__ = ("registry", "connections", "messages", "ack_latency", "errors", "assignments", "draining")
+    __slots__ = ("ack_latency", "assignments", "connections", "draining", "errors", "messages", "registry")
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()

@@ -11,15 +11,15 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = [
-    "ROLES",
     "AGENT_STATUSES",
+    "ROLES",
     "Agent",
-    "Site",
+    "AppendResult",
+    "AssignResult",
     "Conversation",
     "LogEntry",
-    "AppendResult",
     "ReadResult",
-    "AssignResult",
+    "Site",
 ]
 
 ROLES = ("agent", "supervisor", "admin")

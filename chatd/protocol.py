@@ -12,22 +12,22 @@ import msgpack
 import orjson
 
 __all__ = [
+    "CLOSE_AUTH",
+    "CLOSE_DRAINING",
+    "CLOSE_IDLE",
+    "CLOSE_ORIGIN",
+    "CLOSE_SLOW",
+    "ERRORS",
     "PROTOCOL_VERSION",
     "SUBPROTOCOL_JSON",
     "SUBPROTOCOL_MSGPACK",
-    "ERRORS",
-    "CLOSE_AUTH",
-    "CLOSE_ORIGIN",
-    "CLOSE_IDLE",
-    "CLOSE_DRAINING",
-    "CLOSE_SLOW",
     "ProtocolError",
     "choose_format",
     "decode",
     "encode",
-    "parse",
-    "error_frame",
     "entry_frame",
+    "error_frame",
+    "parse",
 ]
 
 PROTOCOL_VERSION = 1

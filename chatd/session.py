@@ -30,7 +30,7 @@ class Outgoing:
     session it is fanned out to. ``seq``/``conversation_id`` are set for log
     entries (which the writer orders); 0/"" for signals."""
 
-    __slots__ = ("frame", "conversation_id", "seq", "_json", "_msgpack", "skip")
+    __slots__ = ("_json", "_msgpack", "conversation_id", "frame", "seq", "skip")
 
     def __init__(self, frame: dict[str, Any], conversation_id: str = "", seq: int = 0,
                  skip: tuple[str, str] | None = None) -> None:
@@ -54,7 +54,7 @@ class Outgoing:
 class Replay:
     """Writer instruction: send entries after ``after_seq``, then ``synced``."""
 
-    __slots__ = ("conversation_id", "after_seq")
+    __slots__ = ("after_seq", "conversation_id")
 
     def __init__(self, conversation_id: str, after_seq: int) -> None:
         self.conversation_id = conversation_id
@@ -73,10 +73,30 @@ class Session:
     """
 
     __slots__ = (
-        "sid", "role", "fmt", "principal_id", "site_key", "name", "agent_role",
-        "delivered", "channels", "_queue", "_wakeup", "_send", "_store", "_limit",
-        "writer", "closed", "close_code", "last_seen", "_tokens", "_tokens_at",
-        "_rate", "_burst", "on_detach", "_close_cb",
+        "_burst",
+        "_close_cb",
+        "_limit",
+        "_queue",
+        "_rate",
+        "_send",
+        "_store",
+        "_tokens",
+        "_tokens_at",
+        "_wakeup",
+        "agent_role",
+        "channels",
+        "close_code",
+        "closed",
+        "delivered",
+        "fmt",
+        "last_seen",
+        "name",
+        "on_detach",
+        "principal_id",
+        "role",
+        "sid",
+        "site_key",
+        "writer",
     )
 
     def __init__(self, sid: int, role: str, fmt: str, send: Sender, store: Store, *,

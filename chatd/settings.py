@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["Settings", "load_settings", "ENV_PREFIX"]
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
 ENV_PREFIX = "CHATD_"
 

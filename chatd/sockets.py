@@ -27,7 +27,7 @@ from chatd.service import ServiceError
 from chatd.session import Session
 from chatd.store.base import agent_channel, conversation_channel, visitor_channel
 
-__all__ = ["visitor_endpoint", "agent_endpoint"]
+__all__ = ["agent_endpoint", "visitor_endpoint"]
 
 log = logging.getLogger("chatd.sockets")
 HELLO_TIMEOUT = 15.0
@@ -80,7 +80,7 @@ async def _serve(ws: WebSocket, role: str) -> None:
 class _Connection:
     """Reads one connection's frames until it ends."""
 
-    __slots__ = ("ctx", "ws", "session", "hello_done")
+    __slots__ = ("ctx", "hello_done", "session", "ws")
 
     def __init__(self, ctx: Context, ws: WebSocket, session: Session) -> None:
         self.ctx = ctx
@@ -97,7 +97,7 @@ class _Connection:
             else:
                 try:
                     message = await asyncio.wait_for(self.ws.receive(), HELLO_TIMEOUT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self._error(ProtocolError("hello_required", "no hello in time"))
                     session.close_soon(4008)
                     return

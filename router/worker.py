@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from chatd.store.base import Store, conversation_channel
 from router.least_loaded import Candidate, pick_least_loaded
 
-__all__ = ["QueueWorker", "Publisher"]
+__all__ = ["Publisher", "QueueWorker"]
 
 log = logging.getLogger("chatd.router")
 

@@ -27,7 +27,7 @@ import redis
 REPO = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("CHATD_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
-__all__ = ["REPO", "REDIS_URL", "ChatdProcess", "free_port", "delete_redis_prefix", "login", "require_redis"]
+__all__ = ["REDIS_URL", "REPO", "ChatdProcess", "delete_redis_prefix", "free_port", "login", "require_redis"]
 
 
 def free_port() -> int:

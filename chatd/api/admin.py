@@ -13,9 +13,20 @@ from chatd.api.common import ApiError, context, json, read_json, require_role
 from chatd.auth import hash_password
 from chatd.model import AGENT_STATUSES, ROLES, Agent, Site
 
-__all__ = ["list_agents", "create_agent", "get_agent", "update_agent", "delete_agent",
-           "list_sites", "create_site", "get_site", "update_site", "delete_site",
-           "validate_agent_fields", "validate_site_fields"]
+__all__ = [
+    "create_agent",
+    "create_site",
+    "delete_agent",
+    "delete_site",
+    "get_agent",
+    "get_site",
+    "list_agents",
+    "list_sites",
+    "update_agent",
+    "update_site",
+    "validate_agent_fields",
+    "validate_site_fields",
+]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")

@@ -13,7 +13,7 @@ from chatd.auth import AuthError
 from chatd.context import Context
 from chatd.model import Agent
 
-__all__ = ["ApiError", "Caller", "context", "json", "read_json", "caller", "require_role", "MAX_BODY_BYTES"]
+__all__ = ["MAX_BODY_BYTES", "ApiError", "Caller", "caller", "context", "json", "read_json", "require_role"]
 
 MAX_BODY_BYTES = 256 * 1024
 _STATUS = {"bad_request": 400, "unauthorized": 401, "token_expired": 401, "token_revoked": 401,

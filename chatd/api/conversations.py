@@ -9,7 +9,7 @@ from chatd.api.common import ApiError, Caller, caller, context, json
 from chatd.conversation import STATES
 from chatd.model import Conversation
 
-__all__ = ["list_conversations", "get_conversation", "conversation_messages", "conversation_routing"]
+__all__ = ["conversation_messages", "conversation_routing", "get_conversation", "list_conversations"]
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from chatd.api.common import context, json
 
-__all__ = ["healthz", "readyz", "metrics"]
+__all__ = ["healthz", "metrics", "readyz"]
 
 
 async def healthz(request: Request) -> Response:

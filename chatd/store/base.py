@@ -37,18 +37,18 @@ from chatd.model import (
 )
 
 __all__ = [
-    "StoreError",
-    "Transition",
-    "Store",
     "Broker",
     "Engine",
     "PublicationHandler",
-    "conversation_channel",
+    "Store",
+    "StoreError",
+    "Transition",
     "agent_channel",
-    "visitor_channel",
-    "supervisor_channel",
+    "conversation_channel",
     "pack_publication",
+    "supervisor_channel",
     "unpack_publication",
+    "visitor_channel",
 ]
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from tests.support import ChatdProcess, require_redis
 
-
 # Tests that push hundreds of frames at once raise the per-connection limits.
 BURSTY = {"CHATD_RATE_LIMIT_PER_SECOND": "5000", "CHATD_RATE_LIMIT_BURST": "5000"}
 

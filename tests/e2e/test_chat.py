@@ -27,7 +27,8 @@ async def test_visitor_and_agent_exchange_messages(chatd: ChatdProcess) -> None:
     ack = await visitor.expect("ack")
     assert ack["client_msg_id"] == first and ack["seq"] == 3 and ack["duplicate"] is False
     got = await agent.expect("message")
-    assert got["body"] == "你好，我的快递到哪了？" and got["from"] == {"role": "visitor", "id": visitor.welcome["visitor_id"]}
+    assert got["body"] == "你好，我的快递到哪了？"
+    assert got["from"] == {"role": "visitor", "id": visitor.welcome["visitor_id"]}
 
     await agent.send(cid, "您好，包裹今天下午送达。")
     await agent.expect("ack")

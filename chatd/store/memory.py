@@ -1,0 +1,351 @@
+"""The memory engine: the whole store in one process's dicts.
+
+It makes ``chatd serve`` work with nothing else installed, and it is the
+reference the Redis engine is tested against. Atomicity comes from asyncio
+itself: no method awaits between reading and writing, so every change happens
+in one step of the event loop. Nothing survives a restart.
+
+Log entries handed out by :meth:`MemoryStore.read` are the stored objects:
+treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
+from chatd.store.base import (
+    PublicationHandler,
+    StoreError,
+    Transition,
+    conversation_channel,
+    pack_publication,
+)
+from chatd.store.lifecycle import assignment, event_data, queue_score, refusal
+
+__all__ = ["MemoryBroker", "MemoryStore"]
+
+
+class MemoryBroker:
+    """Publish/subscribe inside one process. Publications on subscribed
+    channels are handed to the handler with ``loop.call_soon``, so they arrive
+    in publication order and never inside the publisher's call."""
+
+    def __init__(self) -> None:
+        self._handler: PublicationHandler | None = None
+        self._channels: set[str] = set()
+        self._closed = False
+
+    def start(self, handler: PublicationHandler) -> None:
+        self._handler = handler
+
+    def deliver(self, channel: str, payload: bytes) -> None:
+        """Publish without awaiting (the store publishes inside its atomic step)."""
+        if self._handler is None or self._closed or channel not in self._channels:
+            return
+        asyncio.get_running_loop().call_soon(self._handler, channel, payload)
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        self.deliver(channel, payload)
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._channels.clear()
+
+
+@dataclass(slots=True)
+class _Log:
+    """One conversation's log: entries by seq from ``first`` to ``last``."""
+
+    entries: dict[int, LogEntry] = field(default_factory=dict)
+    dedupe: dict[str, int] = field(default_factory=dict)  # client_msg_id -> seq, for kept entries
+    first: int = 1
+    last: int = 0
+
+
+class MemoryStore:
+    """The :class:`~chatd.store.base.Store` contract in process memory.
+
+    ``clock`` (seconds, monotonic) only measures how long revoked tokens are
+    remembered; every other time is passed in by the caller.
+    """
+
+    def __init__(self, broker: MemoryBroker, *, log_retention: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if log_retention < 1:
+            raise ValueError("log_retention must be at least 1")
+        self._broker = broker
+        self._retention = log_retention
+        self._clock = clock
+        self._agents: dict[str, Agent] = {}
+        self._last_assigned: dict[str, float] = {}
+        self._active: dict[str, set[str]] = {}  # agent -> conversations it holds (its load)
+        self._sites: dict[str, Site] = {}
+        self._revoked: dict[str, float] = {}  # token id -> forget at (on self._clock)
+        self._visitors: dict[tuple[str, str], dict[str, Any]] = {}
+        self._conversations: dict[str, Conversation] = {}
+        self._by_visitor: dict[tuple[str, str], list[str]] = {}
+        self._logs: dict[str, _Log] = {}
+        self._queues: dict[str, dict[str, int]] = {}  # skill -> conversation -> queue_score
+        self._presence: dict[tuple[str, str], float] = {}  # (agent, node) -> expires at
+        self._routing: dict[str, list[dict[str, Any]]] = {}
+
+    # --- liveness -------------------------------------------------------------
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+    # --- agents, sites, tokens ------------------------------------------------
+    async def put_agent(self, agent: Agent) -> None:
+        self._agents[agent.agent_id] = Agent.from_dict(agent.to_dict())
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        agent = self._agents.get(agent_id)
+        return None if agent is None else Agent.from_dict(agent.to_dict())
+
+    async def list_agents(self) -> list[Agent]:
+        return [Agent.from_dict(self._agents[k].to_dict()) for k in sorted(self._agents)]
+
+    async def delete_agent(self, agent_id: str) -> bool:
+        self._last_assigned.pop(agent_id, None)
+        return self._agents.pop(agent_id, None) is not None
+
+    async def put_site(self, site: Site) -> None:
+        self._sites[site.site_key] = Site.from_dict(site.to_dict())
+
+    async def get_site(self, site_key: str) -> Site | None:
+        site = self._sites.get(site_key)
+        return None if site is None else Site.from_dict(site.to_dict())
+
+    async def list_sites(self) -> list[Site]:
+        return [Site.from_dict(self._sites[k].to_dict()) for k in sorted(self._sites)]
+
+    async def delete_site(self, site_key: str) -> bool:
+        return self._sites.pop(site_key, None) is not None
+
+    async def revoke_token(self, token_id: str, expires_at: float, now: float) -> None:
+        if expires_at > now:
+            self._revoked[token_id] = self._clock() + (expires_at - now)
+
+    async def is_token_revoked(self, token_id: str) -> bool:
+        forget_at = self._revoked.get(token_id)
+        if forget_at is None:
+            return False
+        if self._clock() >= forget_at:
+            del self._revoked[token_id]
+            return False
+        return True
+
+    # --- visitors -------------------------------------------------------------
+    async def update_visitor(self, site_key: str, visitor_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        profile = self._visitors.setdefault((site_key, visitor_id), {})
+        profile.update(copy.deepcopy(attributes))
+        return copy.deepcopy(profile)
+
+    async def get_visitor(self, site_key: str, visitor_id: str) -> dict[str, Any]:
+        return copy.deepcopy(self._visitors.get((site_key, visitor_id), {}))
+
+    # --- conversations --------------------------------------------------------
+    async def create_conversation(self, conversation: Conversation) -> Conversation:
+        cid = conversation.conversation_id
+        if cid in self._conversations:
+            raise StoreError("bad_state", f"conversation {cid} already exists")
+        stored = replace(conversation, state="open", agent_id="")
+        self._conversations[cid] = stored
+        self._by_visitor.setdefault((stored.site_key, stored.visitor_id), []).append(cid)
+        self._logs[cid] = _Log()
+        return replace(stored)
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        found = self._conversations.get(conversation_id)
+        return None if found is None else replace(found)
+
+    def _copies(self, ids: Iterable[str]) -> list[Conversation]:
+        return [replace(self._conversations[cid]) for cid in ids]
+
+    def _oldest_first(self, ids: Iterable[str]) -> list[str]:
+        return sorted(ids, key=lambda cid: (self._conversations[cid].created_at, cid))
+
+    async def visitor_conversations(self, site_key: str, visitor_id: str, limit: int = 20) -> list[Conversation]:
+        ids = self._oldest_first(self._by_visitor.get((site_key, visitor_id), ()))
+        return self._copies(reversed(ids[-limit:] if limit > 0 else []))
+
+    async def agent_conversations(self, agent_id: str) -> list[Conversation]:
+        return self._copies(self._oldest_first(self._active.get(agent_id, ())))
+
+    async def list_conversations(self, states: Iterable[str] = ("queued", "assigned")) -> list[Conversation]:
+        wanted = set(states)
+        ids = [cid for cid, c in self._conversations.items() if c.state in wanted]
+        return self._copies(self._oldest_first(ids))
+
+    async def transition(self, conversation_id: str, change: Transition, now: float) -> tuple[Conversation, LogEntry]:
+        conv = self._conversations.get(conversation_id)
+        if conv is None:
+            raise refusal("unknown_conversation")
+        if conv.state not in change.allowed_from:
+            raise refusal("bad_state")
+        old_owner, new_owner = conv.agent_id, change.agent_id
+        if new_owner and new_owner != old_owner:
+            agent = self._agents.get(new_owner)
+            if agent is None:
+                raise refusal("unknown_agent")
+            if len(self._active.get(new_owner, ())) >= agent.capacity:
+                raise refusal("at_capacity")
+        # Nothing below can fail: the change is applied whole.
+        if new_owner != old_owner:
+            if old_owner:
+                self._active.get(old_owner, set()).discard(conversation_id)
+            if new_owner:
+                self._active.setdefault(new_owner, set()).add(conversation_id)
+                self._last_assigned[new_owner] = now
+                conv.assigned_at = now
+            conv.agent_id = new_owner
+        if change.queue:
+            self._dequeue(conv)
+        if change.skill is not None:
+            conv.skill = change.skill
+        if change.priority is not None:
+            conv.priority = change.priority
+        if change.queue == "add":
+            conv.queued_at = now
+            score = queue_score(conv.priority, now, change.queue_front)
+            self._queues.setdefault(conv.skill, {})[conversation_id] = score
+        conv.state = change.to_state
+        if change.to_state == "closed":
+            conv.closed_at = now
+        entry = self._add_entry(conversation_id, "event", change.actor_role, change.actor_id, change.event, now, "",
+                                event_data(change.data, conv.state, conv.agent_id, conv.skill))
+        return replace(conv), entry
+
+    def _dequeue(self, conv: Conversation) -> None:
+        for skill, members in list(self._queues.items()):
+            if members.pop(conv.conversation_id, None) is not None and not members:
+                del self._queues[skill]
+
+    async def assign(self, conversation_id: str, agent_id: str, now: float,
+                     allowed_from: tuple[str, ...] = ("queued",), data: dict[str, Any] | None = None) -> AssignResult:
+        if not agent_id:
+            return AssignResult(False, "unknown_agent")
+        try:
+            conv, _ = await self.transition(conversation_id, assignment(agent_id, allowed_from, data), now)
+        except StoreError as exc:
+            return AssignResult(False, exc.code)
+        return AssignResult(True, "", conv)
+
+    # --- the message log ------------------------------------------------------
+    async def append(self, conversation_id: str, *, kind: str, sender_role: str, sender_id: str,
+                     body: str, client_msg_id: str, now: float,
+                     data: dict[str, Any] | None = None) -> AppendResult:
+        conv = self._conversations.get(conversation_id)
+        if conv is None:
+            raise refusal("unknown_conversation")
+        log = self._logs[conversation_id]
+        if client_msg_id:
+            first = log.dedupe.get(client_msg_id)
+            if first is not None:
+                return AppendResult(first, log.entries[first].ts, True)
+        if conv.state == "closed":
+            raise refusal("conversation_closed")
+        entry = self._add_entry(conversation_id, kind, sender_role, sender_id, body, now, client_msg_id,
+                                copy.deepcopy(data) if data else {})
+        return AppendResult(entry.seq, entry.ts, False)
+
+    def _add_entry(self, conversation_id: str, kind: str, sender_role: str, sender_id: str, body: str,
+                   now: float, client_msg_id: str, data: dict[str, Any]) -> LogEntry:
+        log = self._logs[conversation_id]
+        log.last += 1
+        entry = LogEntry(conversation_id, log.last, kind, sender_role, sender_id, body, float(now),
+                         client_msg_id, data)
+        log.entries[entry.seq] = entry
+        if client_msg_id:
+            log.dedupe[client_msg_id] = entry.seq
+        while log.last - log.first + 1 > self._retention:
+            dropped = log.entries.pop(log.first)
+            if dropped.client_msg_id:
+                log.dedupe.pop(dropped.client_msg_id, None)
+            log.first += 1
+        self._broker.deliver(conversation_channel(conversation_id),
+                             pack_publication("entry", {"entry": entry.to_dict()}))
+        return entry
+
+    def _result(self, log: _Log, start: int, stop: int) -> ReadResult:
+        entries = [log.entries[seq] for seq in range(start, stop + 1)]
+        return ReadResult(entries, log.first if log.entries else 0, log.last)
+
+    async def read(self, conversation_id: str, after_seq: int, limit: int = 500) -> ReadResult:
+        log = self._logs.get(conversation_id)
+        if log is None:
+            return ReadResult([], 0, 0)
+        start = max(after_seq + 1, log.first)
+        return self._result(log, start, min(log.last, start + limit - 1))
+
+    async def read_before(self, conversation_id: str, before_seq: int, limit: int = 50) -> ReadResult:
+        log = self._logs.get(conversation_id)
+        if log is None:
+            return ReadResult([], 0, 0)
+        stop = log.last if before_seq <= 0 else min(log.last, before_seq - 1)
+        return self._result(log, max(log.first, stop - limit + 1), stop)
+
+    # --- queues -----------------------------------------------------------------
+    async def queue(self, skill: str) -> list[Conversation]:
+        members = self._queues.get(skill, {})
+        return self._copies(sorted(members, key=lambda cid: (members[cid], cid)))
+
+    async def queued_skills(self) -> list[str]:
+        return sorted(self._queues)
+
+    # --- agent runtime ----------------------------------------------------------
+    async def agent_runtime(self) -> dict[str, dict[str, Any]]:
+        return {
+            agent_id: {
+                "load": len(self._active.get(agent_id, ())),
+                "last_assigned_at": self._last_assigned.get(agent_id, 0.0),
+                "status": agent.status,
+            }
+            for agent_id, agent in sorted(self._agents.items())
+        }
+
+    async def set_agent_status(self, agent_id: str, status: str) -> None:
+        if status not in AGENT_STATUSES:
+            raise ValueError(f"agent status must be one of {AGENT_STATUSES}, not {status!r}")
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise refusal("unknown_agent")
+        agent.status = status
+
+    async def touch_presence(self, agent_id: str, node_id: str, expires_at: float) -> None:
+        if "|" in node_id:
+            raise ValueError("node ids cannot contain '|'")  # as in the Redis engine
+        self._presence[(agent_id, node_id)] = expires_at
+
+    async def drop_presence(self, agent_id: str, node_id: str) -> None:
+        self._presence.pop((agent_id, node_id), None)
+
+    async def connected_agents(self, now: float) -> set[str]:
+        expired = [key for key, expires_at in self._presence.items() if expires_at <= now]
+        for key in expired:
+            del self._presence[key]
+        return {agent_id for agent_id, _ in self._presence}
+
+    # --- routing explanations -----------------------------------------------------
+    async def add_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int = 20) -> None:
+        records = self._routing.setdefault(conversation_id, [])
+        records.append(copy.deepcopy(record))
+        if len(records) > keep:
+            del records[:len(records) - max(keep, 0)]
+
+    async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(self._routing.get(conversation_id, []))

@@ -1,0 +1,180 @@
+"""Publish/subscribe between chatd nodes over Redis.
+
+Each process holds ONE subscriber connection, whatever the number of channels.
+A reader task owns it: it connects (backing off while Redis is away),
+subscribes to every channel the hub asked for, and hands each message to the
+handler. Subscribe and unsubscribe commands are written under one lock, so
+they reach Redis in call order; :meth:`RedisBroker.subscribe` returns once
+Redis has confirmed the subscription, after which every later publication on
+the channel is delivered.
+
+Publications are best-effort: those sent while the connection is down are
+lost. Log entries carry gap-free seqs, so a subscriber notices the hole at the
+next entry and reads the log.
+
+Channel names are prefixed with the deployment's key prefix on the wire (see
+:mod:`chatd.store.keys`); the handler receives the names it subscribed with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import RedisError
+
+from chatd.store.base import PublicationHandler
+from chatd.store.keys import Keys
+
+__all__ = ["RedisBroker", "backoff"]
+
+log = logging.getLogger(__name__)
+
+_SUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command when resubscribing
+
+
+def backoff(initial: float = 0.05, maximum: float = 5.0, factor: float = 2.0) -> Iterator[float]:
+    """Delays between reconnection attempts: exponential, capped."""
+    delay = initial
+    while True:
+        yield delay
+        delay = min(maximum, delay * factor)
+
+
+class RedisBroker:
+    """The :class:`~chatd.store.base.Broker` contract on Redis pub/sub."""
+
+    def __init__(self, url: str, keys: Keys, *, publisher: aioredis.Redis,
+                 health_check_seconds: float = 15.0, ack_timeout: float = 10.0) -> None:
+        self._pool = aioredis.ConnectionPool.from_url(
+            url, decode_responses=False, client_name=f"{keys.prefix}:broker".replace(" ", "_"))
+        self._publisher = publisher
+        self._prefix = keys.channel_prefix
+        self._raw_prefix = keys.channel_prefix.encode()
+        self._health_check_seconds = health_check_seconds
+        self._ack_timeout = ack_timeout
+        self._handler: PublicationHandler | None = None
+        self._channels: set[str] = set()
+        self._acks: dict[bytes, asyncio.Future[None]] = {}  # wire channel -> subscription confirmed
+        self._lock = asyncio.Lock()  # orders every command written on the subscriber connection
+        self._connection: AbstractConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self, handler: PublicationHandler) -> None:
+        """Start the reader task; call from the running event loop."""
+        self._handler = handler
+        if self._reader is None and not self._closed:
+            self._reader = asyncio.get_running_loop().create_task(self._run(), name="chatd-broker-reader")
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        await self._publisher.publish(self._prefix + channel, payload)
+
+    async def subscribe(self, channel: str) -> None:
+        """Subscribe and wait for Redis to confirm. If the connection is down,
+        the subscription is made on reconnection; ``TimeoutError`` after
+        ``ack_timeout`` seconds (the channel stays subscribed)."""
+        if self._reader is None:
+            raise RuntimeError("start() the broker before subscribing")
+        self._channels.add(channel)
+        wire = (self._prefix + channel).encode()
+        ack = self._acks.get(wire)
+        if ack is None:
+            ack = self._acks[wire] = asyncio.get_running_loop().create_future()
+            await self._send("SUBSCRIBE", wire)
+        try:
+            await asyncio.wait_for(asyncio.shield(ack), self._ack_timeout)
+        except TimeoutError:
+            if self._acks.get(wire) is ack:
+                del self._acks[wire]  # the next subscribe() asks again
+            raise
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        await self._send("UNSUBSCRIBE", (self._prefix + channel).encode())
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+        for ack in self._acks.values():
+            ack.cancel()
+        self._acks.clear()
+        await self._pool.aclose()
+
+    # --- the subscriber connection -------------------------------------------------
+    @property
+    def _connected(self) -> bool:
+        return self._connection is not None and self._connection.is_connected
+
+    async def _send(self, *command: bytes | str) -> None:
+        async with self._lock:
+            if not self._connected:
+                return  # the reader subscribes everything when it reconnects
+            assert self._connection is not None
+            try:
+                await self._connection.send_command(*command)
+            except (RedisError, OSError) as exc:
+                log.warning("broker command failed, reconnecting: %s", exc)
+                await self._connection.disconnect()
+
+    async def _run(self) -> None:
+        delays = backoff()
+        while True:
+            connection = self._pool.make_connection()
+            try:
+                await connection.connect()
+                async with self._lock:
+                    self._connection = connection
+                    channels = [(self._prefix + c).encode() for c in sorted(self._channels)]
+                    for start in range(0, len(channels), _SUBSCRIBE_BATCH):
+                        await connection.send_command("SUBSCRIBE", *channels[start:start + _SUBSCRIBE_BATCH])
+                delays = backoff()
+                await self._read(connection)
+            except (RedisError, OSError) as exc:
+                log.warning("broker connection lost: %s", exc)
+            except Exception:
+                log.exception("broker reader failed, reconnecting")
+            finally:
+                self._connection = None
+                await connection.disconnect()
+            await asyncio.sleep(next(delays))
+
+    async def _read(self, connection: AbstractConnection) -> None:
+        """Dispatch messages until the connection fails; ping when it is quiet."""
+        pinged = False
+        while True:
+            message = await connection.read_response(timeout=self._health_check_seconds, push_request=True)
+            if message is None:  # quiet for a while: is the server still there?
+                if pinged:
+                    raise ConnectionError("no answer to PING on the subscriber connection")
+                async with self._lock:
+                    await connection.send_command("PING")
+                pinged = True
+                continue
+            pinged = False
+            self._dispatch(message)
+
+    def _dispatch(self, message: object) -> None:
+        if not isinstance(message, list) or not message:
+            return  # e.g. PONG when nothing is subscribed
+        kind = message[0]
+        if kind == b"message":
+            wire, payload = message[1], message[2]
+            channel = wire[len(self._raw_prefix):].decode()
+            if channel in self._channels and self._handler is not None:
+                try:
+                    self._handler(channel, payload)
+                except Exception:
+                    log.exception("publication handler failed on %s", channel)
+        elif kind == b"subscribe":
+            ack = self._acks.pop(message[1], None)
+            if ack is not None and not ack.done():
+                ack.set_result(None)

@@ -1,0 +1,212 @@
+"""Lifecycle transitions, queues, agent runtime, presence and routing records,
+run against every engine."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from chatd.conversation import plan
+from chatd.store.base import Engine, Store, StoreError, Transition
+
+from .helpers import T0, act, add_agent, new_conversation, queued
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _snapshot(store: Store, cid: str) -> tuple[object, ...]:
+    """Everything a refused transition must leave untouched."""
+    return (
+        await store.get_conversation(cid),
+        [e.seq for e in (await store.read(cid, 0)).entries],
+        await store.agent_runtime(),
+        {skill: [c.conversation_id for c in await store.queue(skill)] for skill in ("general", "billing")},
+    )
+
+
+async def _refused(store: Store, cid: str, change: Transition, code: str) -> None:
+    before = await _snapshot(store, cid)
+    with pytest.raises(StoreError) as err:
+        await store.transition(cid, change, T0 + 999)
+    assert err.value.code == code
+    assert await _snapshot(store, cid) == before
+
+
+async def test_queue_then_assign(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann")
+    await new_conversation(store, "c1", skill="billing", created_at=T0)
+    conv, entry = await store.transition("c1", plan("open", "queue", actor_role="visitor", actor_id="v1"), T0 + 1)
+    assert (conv.state, conv.queued_at, conv.skill) == ("queued", T0 + 1, "billing")
+    assert [c.conversation_id for c in await store.queue("billing")] == ["c1"]
+    assert await store.queued_skills() == ["billing"]
+    assert (entry.seq, entry.kind, entry.body, entry.sender_role, entry.sender_id, entry.ts) == (
+        1, "event", "queued", "visitor", "v1", T0 + 1)
+    assert entry.data == {"state": "queued", "agent_id": "", "skill": "billing"}
+
+    conv, entry = await store.transition("c1", plan("queued", "assign", agent_id="ann", note="best match"), T0 + 2)
+    assert (conv.state, conv.agent_id, conv.assigned_at) == ("assigned", "ann", T0 + 2)
+    assert entry.seq == 2 and entry.body == "assigned"
+    assert entry.data == {"agent_id": "ann", "note": "best match", "state": "assigned", "skill": "billing"}
+    assert await store.queue("billing") == [] and await store.queued_skills() == []
+    assert (await store.agent_runtime())["ann"] == {"load": 1, "last_assigned_at": T0 + 2, "status": "online"}
+    assert [c.conversation_id for c in await store.agent_conversations("ann")] == ["c1"]
+    assert [e.body for e in (await store.read("c1", 0)).entries] == ["queued", "assigned"]
+
+
+async def test_refused_transitions_change_nothing(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann", capacity=1)
+    await add_agent(store, "bob", capacity=1)
+    await queued(store, "c1")
+    await queued(store, "c2", now=T0 + 1)
+    await act(store, "c1", "assign", T0 + 2, agent_id="ann")
+    with pytest.raises(StoreError) as err:
+        await store.transition("nope", plan("queued", "assign", agent_id="ann"), T0)
+    assert err.value.code == "unknown_conversation"
+    await _refused(store, "c2", plan("queued", "assign", agent_id="ann"), "at_capacity")
+    await _refused(store, "c2", plan("queued", "assign", agent_id="nobody"), "unknown_agent")
+    await _refused(store, "c1", plan("queued", "assign", agent_id="bob"), "bad_state")  # already assigned
+    await _refused(store, "c1", plan("assigned", "transfer_to_agent", current_agent="ann", agent_id="ann2"),
+                   "unknown_agent")
+    await act(store, "c2", "close", T0 + 3)
+    await _refused(store, "c2", plan("open", "queue"), "bad_state")
+
+
+async def test_assign_reports_refusals(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann", capacity=1)
+    await queued(store, "c1")
+    await queued(store, "c2")
+    ok = await store.assign("c1", "ann", T0 + 1, data={"score": 0.9})
+    assert ok.ok and ok.conversation is not None and ok.conversation.agent_id == "ann"
+    assert (await store.read("c1", 0)).entries[-1].data == {
+        "score": 0.9, "agent_id": "ann", "state": "assigned", "skill": "general"}
+    assert (await store.assign("c2", "ann", T0 + 2)).reason == "at_capacity"
+    assert (await store.assign("c1", "ann", T0 + 2)).reason == "bad_state"
+    assert (await store.assign("c2", "ghost", T0 + 2)).reason == "unknown_agent"
+    assert (await store.assign("nope", "ann", T0 + 2)).reason == "unknown_conversation"
+    assert (await store.assign("c2", "", T0 + 2)).ok is False
+
+
+async def test_transfer_to_agent_moves_the_load(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann")
+    await add_agent(store, "bob")
+    await queued(store, "c1")
+    await act(store, "c1", "assign", T0 + 1, agent_id="ann")
+    conv = await act(store, "c1", "transfer_to_agent", T0 + 5, agent_id="bob", note="needs billing")
+    assert (conv.state, conv.agent_id, conv.assigned_at) == ("assigned", "bob", T0 + 5)
+    runtime = await store.agent_runtime()
+    assert (runtime["ann"]["load"], runtime["bob"]["load"]) == (0, 1)
+    assert runtime["bob"]["last_assigned_at"] == T0 + 5 and runtime["ann"]["last_assigned_at"] == T0 + 1
+    last = (await store.read("c1", 0)).entries[-1]
+    assert (last.body, last.data) == ("transferred", {
+        "from_agent": "ann", "to_agent": "bob", "note": "needs billing",
+        "state": "assigned", "agent_id": "bob", "skill": "general"})
+
+
+async def test_transfer_to_group_requeues_in_the_new_skill(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann")
+    await queued(store, "c1")
+    await act(store, "c1", "assign", T0 + 1, agent_id="ann")
+    conv = await act(store, "c1", "transfer_to_group", T0 + 7, skill="billing", priority=3)
+    assert (conv.state, conv.agent_id, conv.skill, conv.priority, conv.queued_at) == (
+        "queued", "", "billing", 3, T0 + 7)
+    assert [c.conversation_id for c in await store.queue("billing")] == ["c1"]
+    assert await store.queue("general") == [] and await store.queued_skills() == ["billing"]
+    assert (await store.agent_runtime())["ann"]["load"] == 0
+
+
+async def test_close_releases_and_reopen_opens(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann")
+    await queued(store, "c1")
+    await queued(store, "c2")
+    await act(store, "c1", "assign", T0 + 1, agent_id="ann")
+    conv = await act(store, "c1", "close", T0 + 9, actor_role="agent", actor_id="ann")
+    assert (conv.state, conv.agent_id, conv.closed_at) == ("closed", "", T0 + 9)
+    assert (await store.agent_runtime())["ann"]["load"] == 0
+    assert await store.agent_conversations("ann") == []
+    closed_queued = await act(store, "c2", "close", T0 + 10)
+    assert closed_queued.state == "closed" and await store.queue("general") == []
+    reopened = await act(store, "c1", "reopen", T0 + 11)
+    assert reopened.state == "open"
+    events = [(e.body, e.data["state"]) for e in (await store.read("c1", 0)).entries]
+    assert events == [("queued", "queued"), ("assigned", "assigned"), ("closed", "closed"), ("reopened", "open")]
+
+
+async def test_queue_order_priority_wait_and_front(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann", capacity=5)
+    await queued(store, "old-low", now=T0 + 1)
+    await queued(store, "new-low", now=T0 + 2)
+    await queued(store, "new-high", now=T0 + 3, priority=5)
+    await queued(store, "old-high", now=T0 + 0.5, priority=5)
+    await queued(store, "mid", now=T0 + 4, priority=1)
+    order = [c.conversation_id for c in await store.queue("general")]
+    assert order == ["old-high", "new-high", "mid", "old-low", "new-low"]
+    # Requeued conversations go before everything, even higher priorities.
+    await queued(store, "back", now=T0 + 5)
+    await act(store, "back", "assign", T0 + 6, agent_id="ann")
+    await act(store, "back", "requeue", T0 + 7)
+    order = [c.conversation_id for c in await store.queue("general")]
+    assert order == ["back", "old-high", "new-high", "mid", "old-low", "new-low"]
+    await store.assign("old-high", "ann", T0 + 8)
+    assert [c.conversation_id for c in await store.queue("general")][:2] == ["back", "new-high"]
+
+
+async def test_loads_always_equal_active_conversations(engine: Engine) -> None:
+    store = engine.store
+    rng = random.Random(7)
+    agents = ["a1", "a2", "a3"]
+    for agent_id in agents:
+        await add_agent(store, agent_id, capacity=2)
+    cids = [f"c{n}" for n in range(8)]
+    for n, cid in enumerate(cids):
+        await new_conversation(store, cid, created_at=T0 + n)
+    for step in range(120):
+        cid = rng.choice(cids)
+        conv = await store.get_conversation(cid)
+        assert conv is not None
+        action = rng.choice(["queue", "assign", "transfer_to_agent", "transfer_to_group", "requeue",
+                             "close", "reopen"])
+        target = rng.choice(agents)
+        try:
+            change = plan(conv.state, action, current_agent=conv.agent_id, agent_id=target, skill="general")
+            await store.transition(cid, change, T0 + 100 + step)
+        except Exception as exc:  # illegal moves and refusals are expected here
+            assert getattr(exc, "code", "") in ("bad_state", "conversation_closed", "at_capacity", "bad_request")
+        runtime = await store.agent_runtime()
+        for agent_id in agents:
+            held = await store.agent_conversations(agent_id)
+            assert runtime[agent_id]["load"] == len(held) <= 2
+            assert all(c.agent_id == agent_id and c.state == "assigned" for c in held)
+        owned = {c.conversation_id for c in await store.list_conversations(["assigned"])}
+        assert owned == {c.conversation_id for a in agents for c in await store.agent_conversations(a)}
+
+
+async def test_presence_expires(engine: Engine) -> None:
+    store = engine.store
+    await store.touch_presence("ann", "node1", T0 + 10)
+    await store.touch_presence("ann", "node2", T0 + 20)
+    await store.touch_presence("bob", "node1", T0 + 15)
+    await store.touch_presence("a|b", "node1", T0 + 15)
+    assert await store.connected_agents(T0 + 12) == {"ann", "bob", "a|b"}
+    assert await store.connected_agents(T0 + 16) == {"ann"}
+    await store.touch_presence("bob", "node1", T0 + 30)  # a heartbeat refreshes
+    await store.drop_presence("ann", "node2")
+    assert await store.connected_agents(T0 + 17) == {"bob"}
+    assert await store.connected_agents(T0 + 31) == set()
+
+
+async def test_routing_records_are_capped(engine: Engine) -> None:
+    store = engine.store
+    assert await store.routing_records("c1") == []
+    for n in range(25):
+        await store.add_routing_record("c1", {"n": n, "candidates": [{"agent": "ann", "score": 0.5}]}, keep=20)
+    records = await store.routing_records("c1")
+    assert [r["n"] for r in records] == list(range(5, 25))
+    assert records[0]["candidates"] == [{"agent": "ann", "score": 0.5}]
