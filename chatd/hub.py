@@ -55,7 +55,7 @@ class Hub:
     # --- lifecycle ---------------------------------------------------------------
     def start(self, on_agent_gone: Callable[[str], None] | None = None) -> None:
         self._on_agent_gone = on_agent_gone
-        self.broker.start(self._on_publication)
+        self.broker.start(self._on_publication, on_resync=self._resync)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._housekeeping())]
 
@@ -140,6 +140,12 @@ class Hub:
     def _detach_soon(self, session: Session, conversation_id: str) -> None:
         session.delivered.pop(conversation_id, None)
         asyncio.get_running_loop().create_task(self.leave(session, conversation_channel(conversation_id)))
+
+    def _resync(self) -> None:
+        """After a broker outage, catch every session up from the logs."""
+        for session in self.sessions:
+            for conversation_id, seq in list(session.delivered.items()):
+                session.push(Replay(conversation_id, seq))
 
     # --- fan-out --------------------------------------------------------------------
     def _on_publication(self, channel: str, raw: bytes) -> None:

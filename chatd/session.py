@@ -183,7 +183,9 @@ class Session:
                 elif type(item) is dict:
                     await self._send(encode(item, self.fmt))
                 elif type(item) is Replay:
-                    await self._replay(item.conversation_id, item.after_seq, announce=True)
+                    # Never resend what this client already has, whatever was known when queued.
+                    after = max(item.after_seq, self.delivered.get(item.conversation_id, 0))
+                    await self._replay(item.conversation_id, after, announce=True)
                 elif type(item) is tuple and item[0] is _CLOSE:
                     self.close_code = item[1]
                     with contextlib.suppress(Exception):

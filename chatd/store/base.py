@@ -225,9 +225,11 @@ class Broker(Protocol):
     """Best-effort publish/subscribe between nodes. Publications on one
     channel from one publisher arrive in order; nothing is stored."""
 
-    def start(self, handler: PublicationHandler) -> None:
+    def start(self, handler: PublicationHandler, on_resync: Callable[[], None] | None = None) -> None:
         """Deliver every publication on a subscribed channel to ``handler``
-        (called on the event loop, must not block)."""
+        (called on the event loop, must not block). ``on_resync`` is called
+        after the broker lost and regained its connection: publications in
+        between are gone, so subscribers must re-read what they follow."""
 
     async def publish(self, channel: str, payload: bytes) -> None: ...
 

@@ -41,7 +41,7 @@ class MemoryBroker:
         self._channels: set[str] = set()
         self._closed = False
 
-    def start(self, handler: PublicationHandler) -> None:
+    def start(self, handler: PublicationHandler, on_resync: Callable[[], None] | None = None) -> None:
         self._handler = handler
 
     def deliver(self, channel: str, payload: bytes) -> None:

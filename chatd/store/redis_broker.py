@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -63,10 +63,12 @@ class RedisBroker:
         self._connection: AbstractConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        self._on_resync: Callable[[], None] | None = None
 
-    def start(self, handler: PublicationHandler) -> None:
+    def start(self, handler: PublicationHandler, on_resync: Callable[[], None] | None = None) -> None:
         """Start the reader task; call from the running event loop."""
         self._handler = handler
+        self._on_resync = on_resync
         if self._reader is None and not self._closed:
             self._reader = asyncio.get_running_loop().create_task(self._run(), name="chatd-broker-reader")
 
@@ -137,6 +139,9 @@ class RedisBroker:
                     for start in range(0, len(channels), _SUBSCRIBE_BATCH):
                         await connection.send_command("SUBSCRIBE", *channels[start:start + _SUBSCRIBE_BATCH])
                 delays = backoff()
+                if channels and self._on_resync is not None:
+                    # Publications sent while we were away are lost: let the hub re-read the logs.
+                    self._on_resync()
                 await self._read(connection)
             except (RedisError, OSError) as exc:
                 log.warning("broker connection lost: %s", exc)
