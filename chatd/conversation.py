@@ -2,11 +2,15 @@
 
 ::
 
-    open ──queue──▶ queued ──assign──▶ assigned ──close──▶ closed
-      │                ▲    ◀──requeue── │  ▲                 │
-      │                └── transfer_to_group ┘  └ transfer_to_agent
-      └──────────────close────────────────────────────────▶ │
-    closed ──reopen──▶ open
+    open ──queue──▶ queued ──offer──▶ offered ──accept──▶ assigned ──close──▶ closed
+                     ▲  │               │                   │  ▲
+                     │  └────assign─────┼──────────────────▶│  └ transfer_to_agent
+                     ├──────lapse───────┘                   │
+                     └──── requeue, transfer_to_group ──────┘
+    (close from any open state)            closed ──reopen──▶ open
+
+An offer reserves the agent's capacity; the agent accepts, declines or lets
+it lapse, and a lapse puts the conversation back at the front of its queue.
 
 Each action maps to a :class:`chatd.store.base.Transition` that the store
 applies with a compare-and-set on the allowed source states, so two nodes
@@ -29,16 +33,19 @@ __all__ = [
     "plan",
 ]
 
-STATES = ("open", "queued", "assigned", "closed")
+STATES = ("open", "queued", "offered", "assigned", "closed")
 
 # action -> (source states, target state, log event name)
 _TABLE: dict[str, tuple[tuple[str, ...], str, str]] = {
     "queue": (("open",), "queued", "queued"),
     "assign": (("queued", "open"), "assigned", "assigned"),
+    "offer": (("queued",), "offered", "offered"),
+    "accept": (("offered",), "assigned", "accepted"),
+    "lapse": (("offered",), "queued", "lapsed"),
     "transfer_to_agent": (("assigned",), "assigned", "transferred"),
     "transfer_to_group": (("assigned",), "queued", "transferred"),
     "requeue": (("assigned",), "queued", "requeued"),
-    "close": (("open", "queued", "assigned"), "closed", "closed"),
+    "close": (("open", "queued", "offered", "assigned"), "closed", "closed"),
     "reopen": (("closed",), "open", "reopened"),
 }
 ACTIONS = tuple(_TABLE)
@@ -88,11 +95,16 @@ def plan(state: str, action: str, *, current_agent: str = "", agent_id: str = ""
     front = False
     if action == "queue":
         queue = "add"
-    elif action == "assign":
+    elif action in ("assign", "offer"):
         if not agent_id:
-            raise IllegalTransition("bad_request", "assign needs an agent")
+            raise IllegalTransition("bad_request", f"{action} needs an agent")
         owner, queue = agent_id, "remove"
         details["agent_id"] = agent_id
+    elif action == "accept":
+        owner = current_agent
+    elif action == "lapse":
+        queue, front = "add", True
+        details["from_agent"] = current_agent
     elif action == "transfer_to_agent":
         if not agent_id:
             raise IllegalTransition("bad_request", "transfer needs a target agent")

@@ -86,7 +86,8 @@ class Conversation:
     """One chat between a visitor and (eventually) an agent.
 
     ``state`` is one of :data:`chatd.conversation.STATES`; ``agent_id`` is set
-    while assigned. Times are epoch seconds from the injected clock.
+    while offered or assigned. Times are epoch seconds from the injected clock.
+    Every field is a str, int or float so both engines store it flat.
     """
 
     conversation_id: str
@@ -101,6 +102,11 @@ class Conversation:
     assigned_at: float = 0.0
     closed_at: float = 0.0
     visitor_name: str = ""
+    preferred_agent_id: str = ""  # dedicated (专属) or last agent, preferred within the sticky budget
+    sla_deadline: float = 0.0  # answer before this (epoch seconds); 0 = none
+    excluded_agents: str = ""  # space-separated agents who let an offer lapse or declined it
+    offer_expires_at: float = 0.0  # while offered: the agent must accept before this
+    accepted_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +114,9 @@ class Conversation:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Conversation:
         return _from_dict(cls, raw)
+
+    def excluded(self) -> frozenset[str]:
+        return frozenset(self.excluded_agents.split())
 
 
 @dataclass(slots=True)

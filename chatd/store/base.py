@@ -37,6 +37,7 @@ from chatd.model import (
 )
 
 __all__ = [
+    "EXTRA_FIELDS",
     "Broker",
     "Engine",
     "PublicationHandler",
@@ -79,6 +80,8 @@ class Transition:
       of the queue when ``queue_front``), ``"remove"`` takes it out, ``""``
       leaves the queue alone.
     - ``data``: extra fields for the event entry (note, from/to agent, ...).
+    - ``fields``: other conversation fields to set (only names of
+      :data:`EXTRA_FIELDS`, e.g. ``offer_expires_at``).
     """
 
     event: str
@@ -92,7 +95,12 @@ class Transition:
     queue: str = ""
     queue_front: bool = False
     data: dict[str, Any] | None = None
+    fields: dict[str, str | int | float] | None = None
 
+
+# Conversation fields a transition may set besides state, owner, skill and priority.
+EXTRA_FIELDS = frozenset({"preferred_agent_id", "sla_deadline", "excluded_agents", "offer_expires_at",
+                          "accepted_at", "visitor_name"})
 
 PublicationHandler = Callable[[str, bytes], None]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
 from chatd.store.base import (
+    EXTRA_FIELDS,
     PublicationHandler,
     StoreError,
     Transition,
@@ -192,6 +193,8 @@ class MemoryStore:
         return self._copies(self._oldest_first(ids))
 
     async def transition(self, conversation_id: str, change: Transition, now: float) -> tuple[Conversation, LogEntry]:
+        if not EXTRA_FIELDS.issuperset(change.fields or ()):
+            raise ValueError(f"a transition may only set {sorted(EXTRA_FIELDS)}")
         conv = self._conversations.get(conversation_id)
         if conv is None:
             raise refusal("unknown_conversation")
@@ -226,6 +229,8 @@ class MemoryStore:
         conv.state = change.to_state
         if change.to_state == "closed":
             conv.closed_at = now
+        for name, value in (change.fields or {}).items():
+            setattr(conv, name, value)
         entry = self._add_entry(conversation_id, "event", change.actor_role, change.actor_id, change.event, now, "",
                                 event_data(change.data, conv.state, conv.agent_id, conv.skill))
         return replace(conv), entry

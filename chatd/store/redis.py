@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
-from chatd.store.base import Engine, StoreError, Transition, conversation_channel
+from chatd.store.base import EXTRA_FIELDS, Engine, StoreError, Transition, conversation_channel
 from chatd.store.keys import Keys
 from chatd.store.lifecycle import assignment, entry_from_fields, event_data, refusal
 from chatd.store.redis_broker import RedisBroker
@@ -49,7 +50,8 @@ __all__ = ["RedisStore", "open_redis_engine"]
 
 PENDING_EVENTS_KEPT = 8  # event records kept for replay (concurrent transitions tolerated)
 _LUA = Path(__file__).with_name("lua")
-_TIMES = frozenset({"created_at", "queued_at", "assigned_at", "closed_at"})
+_CONVERSATION_TYPES = {f.name: str(f.type) for f in dataclass_fields(Conversation)}
+_TIMES = frozenset(name for name, kind in _CONVERSATION_TYPES.items() if kind == "float")
 # {"type": "entry", "entry": {<9 pairs>: "conversation_id" first, then the stored 7, then "seq"}}
 _PUBLICATION_HEAD = b"".join((b"\x82", msgpack.packb("type"), msgpack.packb("entry"), msgpack.packb("entry"),
                               b"\x89", msgpack.packb("conversation_id")))
@@ -89,13 +91,23 @@ def _conversation(raw: dict[bytes, bytes]) -> Conversation | None:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.decode()
-        if name in _TIMES:
+        kind = _CONVERSATION_TYPES.get(name)
+        if kind == "float":
             values[name] = float(value)
-        elif name == "priority":
+        elif kind == "int":
             values[name] = int(value)
-        else:
+        elif kind is not None:
             values[name] = value.decode()
     return Conversation.from_dict(values)
+
+
+def _extra_fields(change: Transition) -> list[str]:
+    pairs: list[str] = []
+    for name, value in (change.fields or {}).items():
+        if name not in EXTRA_FIELDS:
+            raise ValueError(f"a transition may not set {name!r}")
+        pairs += [name, _time(value) if _CONVERSATION_TYPES[name] == "float" else str(value)]
+    return pairs
 
 
 def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
@@ -261,7 +273,7 @@ class RedisStore:
                   " ".join(change.allowed_from), change.to_state, change.agent_id, change.skill or "",
                   "" if change.priority is None else str(int(change.priority)), change.queue,
                   "1" if change.queue_front else "0", change.event, change.actor_role, change.actor_id,
-                  _pack(change.data or {}), PENDING_EVENTS_KEPT])
+                  _pack(change.data or {}), PENDING_EVENTS_KEPT, *_extra_fields(change)])
         if reply[0] != b"ok":
             raise refusal(reply[0].decode())
         conversation = _conversation(_pairs(reply[1]))

@@ -9,7 +9,8 @@ from chatd.conversation import ACTIONS, STATES, IllegalTransition, can, plan
 # (state, action) -> resulting state, or the error code
 EXPECTED: dict[tuple[str, str], str] = {
     ("open", "queue"): "queued", ("open", "assign"): "assigned", ("open", "close"): "closed",
-    ("queued", "assign"): "assigned", ("queued", "close"): "closed",
+    ("queued", "assign"): "assigned", ("queued", "close"): "closed", ("queued", "offer"): "offered",
+    ("offered", "accept"): "assigned", ("offered", "lapse"): "queued", ("offered", "close"): "closed",
     ("assigned", "transfer_to_agent"): "assigned", ("assigned", "transfer_to_group"): "queued",
     ("assigned", "requeue"): "queued", ("assigned", "close"): "closed",
     ("closed", "reopen"): "open",
@@ -42,6 +43,12 @@ def test_effects_of_each_action() -> None:
     assert (to_group.agent_id, to_group.queue, to_group.skill) == ("", "add", "second_line")
     requeue = plan("assigned", "requeue", current_agent="ana")
     assert requeue.queue_front and requeue.agent_id == ""
+    offer = plan("queued", "offer", agent_id="ana")
+    assert (offer.agent_id, offer.queue, offer.to_state) == ("ana", "remove", "offered")
+    accept = plan("offered", "accept", current_agent="ana")
+    assert accept.agent_id == "ana" and accept.to_state == "assigned"
+    lapse = plan("offered", "lapse", current_agent="ana")
+    assert lapse.agent_id == "" and lapse.queue_front and lapse.data == {"from_agent": "ana"}
     close = plan("assigned", "close")
     assert close.agent_id == "" and close.queue == "remove"
 

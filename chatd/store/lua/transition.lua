@@ -25,6 +25,7 @@
 -- ARGV[15] = actor id
 -- ARGV[16] = event details (msgpack map, passed through)
 -- ARGV[17] = pending events to keep
+-- ARGV[18..] = other conversation fields to set: name, value, name, value, ...
 -- Returns {"ok", conversation hash as a flat list, pending event records oldest
 -- first} or {refusal}: "unknown_conversation", "bad_state", "unknown_agent",
 -- "at_capacity". An event record is a msgpack array
@@ -96,6 +97,7 @@ if to_state ~= state then
   redis.call('HSET', conv, 'state', to_state)
 end
 if to_state == 'closed' then redis.call('HSET', conv, 'closed_at', now) end
+for i = 18, #ARGV, 2 do redis.call('HSET', conv, ARGV[i], ARGV[i + 1]) end
 
 local n = redis.call('HINCRBY', conv, 'tn', 1)
 redis.call('RPUSH', KEYS[5], cmsgpack.pack({n, ARGV[13], to_state, owner, skill, ARGV[14], ARGV[15], now, ARGV[16]}))
