@@ -20,6 +20,7 @@ channels it subscribed to.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ __all__ = [
     "StoreError",
     "Transition",
     "agent_channel",
+    "check_kind",
     "conversation_channel",
     "pack_publication",
     "supervisor_channel",
@@ -228,6 +230,24 @@ class Store(Protocol):
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation's routing explanations, oldest first."""
 
+    # --- configuration records and samples --------------------------------------
+    async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
+        """Create or replace one configuration record (skill group, shift
+        schedule, knowledge-base entry, quick reply, ticket ...) of ``kind``."""
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    async def list_records(self, kind: str) -> list[dict[str, Any]]:
+        """All records of ``kind``, ordered by key."""
+
+    async def delete_record(self, kind: str, key: str) -> bool: ...
+
+    async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:
+        """Append a numeric sample (e.g. a handle time), keeping the newest ``keep``."""
+
+    async def samples(self, kind: str, key: str) -> list[float]:
+        """The kept samples, oldest first."""
+
 
 class Broker(Protocol):
     """Best-effort publish/subscribe between nodes. Publications on one
@@ -256,6 +276,16 @@ class Engine:
     name: str
     store: Store
     broker: Broker
+
+
+_KIND = re.compile(r"^[a-z][a-z_]{0,31}$")
+
+
+def check_kind(kind: str) -> str:
+    """Record kinds are short lowercase names (they become key parts)."""
+    if not _KIND.match(kind):
+        raise ValueError(f"bad record kind {kind!r}")
+    return kind
 
 
 def conversation_channel(conversation_id: str) -> str:

@@ -73,6 +73,14 @@ class Keys:
         by the next transition if a node died between the two steps."""
         return f"{self.rt}pending:{conversation_id}"
 
+    def records(self, kind: str) -> str:
+        """HASH key -> msgpack record of one kind of configuration (skill groups, schedules, ...)."""
+        return f"{self.rt}records:{kind}"
+
+    def samples(self, kind: str, key: str) -> str:
+        """LIST of recent numeric samples (e.g. handle times per skill), capped."""
+        return f"{self.rt}samples:{kind}:{key}"
+
     def routing_records(self, conversation_id: str) -> str:
         """LIST of msgpack routing explanations, capped."""
         return f"{self.rt}routing:{conversation_id}"

@@ -24,6 +24,7 @@ from chatd.store.base import (
     PublicationHandler,
     StoreError,
     Transition,
+    check_kind,
     conversation_channel,
     pack_publication,
 )
@@ -101,6 +102,8 @@ class MemoryStore:
         self._queues: dict[str, dict[str, int]] = {}  # skill -> conversation -> queue_score
         self._presence: dict[tuple[str, str], float] = {}  # (agent, node) -> expires at
         self._routing: dict[str, list[dict[str, Any]]] = {}
+        self._records: dict[str, dict[str, dict[str, Any]]] = {}
+        self._samples: dict[tuple[str, str], list[float]] = {}
 
     # --- liveness -------------------------------------------------------------
     async def ping(self) -> bool:
@@ -354,3 +357,25 @@ class MemoryStore:
 
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         return copy.deepcopy(self._routing.get(conversation_id, []))
+
+    # --- configuration records and samples ---------------------------------------
+    async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
+        self._records.setdefault(check_kind(kind), {})[key] = copy.deepcopy(record)
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self._records.get(check_kind(kind), {}).get(key))
+
+    async def list_records(self, kind: str) -> list[dict[str, Any]]:
+        found = self._records.get(check_kind(kind), {})
+        return [copy.deepcopy(found[name]) for name in sorted(found)]
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        return self._records.get(check_kind(kind), {}).pop(key, None) is not None
+
+    async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:
+        values = self._samples.setdefault((check_kind(kind), key), [])
+        values.append(float(value))
+        del values[:max(0, len(values) - max(keep, 1))]
+
+    async def samples(self, kind: str, key: str) -> list[float]:
+        return list(self._samples.get((check_kind(kind), key), []))

@@ -41,7 +41,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
-from chatd.store.base import EXTRA_FIELDS, Engine, StoreError, Transition, conversation_channel
+from chatd.store.base import EXTRA_FIELDS, Engine, StoreError, Transition, check_kind, conversation_channel
 from chatd.store.keys import Keys
 from chatd.store.lifecycle import assignment, entry_from_fields, event_data, refusal
 from chatd.store.redis_broker import RedisBroker
@@ -416,6 +416,31 @@ class RedisStore:
 
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         return [_unpack(raw) for raw in await self._redis.lrange(self._keys.routing_records(conversation_id), 0, -1)]
+
+    # --- configuration records and samples ---------------------------------------
+    async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
+        await self._redis.hset(self._keys.records(check_kind(kind)), key, _pack(record))
+
+    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        raw = await self._redis.hget(self._keys.records(check_kind(kind)), key)
+        return None if raw is None else _unpack(raw)
+
+    async def list_records(self, kind: str) -> list[dict[str, Any]]:
+        found = await self._redis.hgetall(self._keys.records(check_kind(kind)))
+        return [_unpack(found[name]) for name in sorted(found)]
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        return bool(await self._redis.hdel(self._keys.records(check_kind(kind)), key))
+
+    async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:
+        name = self._keys.samples(check_kind(kind), key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(name, repr(float(value)))
+            pipe.ltrim(name, -max(keep, 1), -1)
+            await pipe.execute()
+
+    async def samples(self, kind: str, key: str) -> list[float]:
+        return [float(v) for v in await self._redis.lrange(self._keys.samples(check_kind(kind), key), 0, -1)]
 
 
 def open_redis_engine(url: str, *, prefix: str, log_retention: int) -> Engine:

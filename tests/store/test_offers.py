@@ -45,3 +45,21 @@ async def test_accept_keeps_the_owner_and_load(engine: Engine) -> None:
     assert (await store.agent_runtime())["bo"]["load"] == 1
     with pytest.raises(ValueError):
         await store.transition("c1", dataclasses.replace(plan("assigned", "close"), fields={"state": "x"}), T0 + 3)
+
+
+async def test_configuration_records_and_samples(engine: Engine) -> None:
+    store = engine.store
+    await store.put_record("skill_group", "logistics", {"name": "logistics", "algorithm": "round_robin"})
+    await store.put_record("skill_group", "billing", {"name": "billing"})
+    assert [r["name"] for r in await store.list_records("skill_group")] == ["billing", "logistics"]
+    assert (await store.get_record("skill_group", "logistics"))["algorithm"] == "round_robin"
+    assert await store.get_record("skill_group", "nope") is None
+    assert await store.list_records("schedule") == []
+    assert await store.delete_record("skill_group", "billing") is True
+    assert await store.delete_record("skill_group", "billing") is False
+    with pytest.raises(ValueError):
+        await store.put_record("Bad Kind", "x", {})
+    for value in range(1, 8):
+        await store.add_sample("handle_time", "general", value * 10.0, keep=5)
+    assert await store.samples("handle_time", "general") == [30.0, 40.0, 50.0, 60.0, 70.0]
+    assert await store.samples("handle_time", "other") == []
