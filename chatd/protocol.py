@@ -123,17 +123,23 @@ _FRAMES: dict[str, dict[str, tuple[str, bool]]] = {
               "name": (_STR, False), "resume": (_MAP, False), "status": (_STR, False)},
     "ping": {"ts": ("any", False)},
     "start": {"skill": (_STR, False), "attributes": (_MAP, False)},
-    "send": {"conversation_id": (_STR, True), "client_msg_id": (_STR, True), "body": (_STR, True)},
+    "send": {"conversation_id": (_STR, True), "client_msg_id": (_STR, True), "body": (_STR, True),
+             "internal": (_BOOL, False)},
+    "suggest": {"text": (_STR, True)},
+    "rate": {"conversation_id": (_STR, True), "score": (_INT, True), "comment": (_STR, False)},
+    "accept": {"conversation_id": (_STR, True)},
+    "decline": {"conversation_id": (_STR, True)},
     "typing": {"conversation_id": (_STR, True), "active": (_BOOL, True)},
     "read": {"conversation_id": (_STR, True), "seq": (_INT, True)},
-    "close": {"conversation_id": (_STR, True)},
+    "close": {"conversation_id": (_STR, True), "disposition": (_STR, False)},
     "transfer": {"conversation_id": (_STR, True), "to_agent": (_STR, False),
                  "to_skill": (_STR, False), "note": (_STR, False)},
     "status": {"status": (_STR, True)},
 }
 _ROLE_FRAMES = {
-    "visitor": frozenset({"hello", "ping", "start", "send", "typing", "read", "close"}),
-    "agent": frozenset({"hello", "ping", "send", "typing", "read", "close", "transfer", "status"}),
+    "visitor": frozenset({"hello", "ping", "start", "send", "typing", "read", "close", "suggest", "rate"}),
+    "agent": frozenset({"hello", "ping", "send", "typing", "read", "close", "transfer", "status", "accept",
+                        "decline"}),
 }
 
 
@@ -172,7 +178,13 @@ def parse(frame: dict[str, Any], role: str) -> dict[str, Any]:
             raise ProtocolError("bad_request", "client_msg_id must have 1 to 64 characters", ref=ref)
         if not frame["body"].strip():
             raise ProtocolError("bad_request", "body must not be empty", ref=ref)
-    if kind in ("send", "typing", "read", "close", "transfer") and len(frame["conversation_id"]) > MAX_ID:
+    if kind == "send" and frame.get("internal") and role != "agent":
+        raise ProtocolError("bad_request", "only agents write internal notes", ref=ref)
+    if kind == "rate" and not 1 <= frame["score"] <= 5:
+        raise ProtocolError("bad_request", "score must be 1 to 5", ref=ref)
+    if kind == "suggest" and len(frame["text"]) > 200:
+        raise ProtocolError("bad_request", "text is limited to 200 characters", ref=ref)
+    if "conversation_id" in _FRAMES[kind] and len(frame["conversation_id"]) > MAX_ID:
         raise ProtocolError("bad_request", "conversation_id is too long", ref=ref)
     if kind == "transfer" and not (frame.get("to_agent") or frame.get("to_skill")):
         raise ProtocolError("bad_request", "transfer needs to_agent or to_skill", ref=ref)
@@ -196,8 +208,13 @@ def error_frame(code: str, message: str = "", ref: str | None = None,
 
 
 def entry_frame(entry: dict[str, Any]) -> dict[str, Any]:
-    """The server frame for a log entry (a ``LogEntry.to_dict()`` shape)."""
+    """The server frame for a log entry (a ``LogEntry.to_dict()`` shape):
+    ``message``, ``event`` or ``note`` (agents' internal notes)."""
     sender = {"role": entry["sender_role"], "id": entry["sender_id"]}
+    if entry["kind"] == "note":
+        return {"type": "note", "conversation_id": entry["conversation_id"], "seq": entry["seq"],
+                "from": sender, "body": entry["body"], "ts": entry["ts"],
+                "client_msg_id": entry.get("client_msg_id", "")}
     if entry["kind"] == "event":
         return {"type": "event", "conversation_id": entry["conversation_id"], "seq": entry["seq"],
                 "event": entry["body"], "from": sender, "ts": entry["ts"], "data": entry.get("data") or {}}

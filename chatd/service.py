@@ -7,11 +7,13 @@ may act on which conversation; this module checks what the state allows.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from chatd import conversation as lifecycle
+from chatd.bot.base import Bot, BotStart, NoBot
 from chatd.hub import Hub
 from chatd.metrics import Metrics
 from chatd.model import AppendResult, Conversation
@@ -34,12 +36,14 @@ def _new_conversation_id() -> str:
 
 
 class ChatService:
-    def __init__(self, store: Store, hub: Hub, router: Router, clock: Callable[[], float], metrics: Metrics) -> None:
+    def __init__(self, store: Store, hub: Hub, router: Router, clock: Callable[[], float], metrics: Metrics,
+                 bot: Bot | None = None) -> None:
         self.store = store
         self.hub = hub
         self.router = router
         self.clock = clock
         self.metrics = metrics
+        self.bot: Bot = bot or NoBot()
 
     async def conversation(self, conversation_id: str) -> Conversation:
         found = await self.store.get_conversation(conversation_id)
@@ -47,39 +51,122 @@ class ChatService:
             raise ServiceError("unknown_conversation")
         return found
 
-    async def start_conversation(self, site_key: str, visitor_id: str, *, skill: str,
-                                 visitor_name: str = "") -> tuple[Conversation, bool]:
-        """The visitor's open conversation, or a new one queued for ``skill``.
-        Returns it and whether it was created."""
+    async def start_conversation(self, site_key: str, visitor_id: str, *, skill: str, visitor_name: str = "",
+                                 priority: int = 0, preferred_agent_id: str = "",
+                                 sla_deadline: float = 0.0) -> tuple[Conversation, BotStart | None]:
+        """The visitor's open conversation, or a new one. A new one is queued
+        for ``skill`` or handed to the bot first, as the bot's ``on_start``
+        decides. Returns it and that decision (``None`` when it existed)."""
         for existing in await self.store.visitor_conversations(site_key, visitor_id, limit=5):
             if existing.state != "closed":
-                return existing, False
+                return existing, None
         now = self.clock()
+        if not preferred_agent_id:
+            preferred_agent_id = await self._last_agent(site_key, visitor_id)
         created = await self.store.create_conversation(Conversation(
             conversation_id=_new_conversation_id(), site_key=site_key, visitor_id=visitor_id,
-            skill=skill, created_at=now, visitor_name=visitor_name))
-        await self._apply(created, "queue", skill=skill, actor_role="visitor", actor_id=visitor_id)
-        self.router.conversation_waiting(created.conversation_id, skill)
-        return created, True
+            skill=skill, created_at=now, visitor_name=visitor_name, priority=priority,
+            preferred_agent_id=preferred_agent_id, sla_deadline=sla_deadline))
+        start = await self.bot.on_start(created, await self.store.get_site(site_key))
+        await self.store.add_routing_record(created.conversation_id, {
+            "at": now, "stage": "entry", "mode": start.mode, "queued": start.queue, "reason": start.reason,
+            "message": start.message, "details": start.details})
+        if start.queue:
+            created = await self._apply(created, "queue", skill=skill, priority=priority, actor_role="visitor",
+                                        actor_id=visitor_id, data={"mode": start.mode, "reason": start.reason})
+            self.router.conversation_waiting(created.conversation_id, skill)
+        return created, start
+
+    async def _last_agent(self, site_key: str, visitor_id: str) -> str:
+        """The agent of the visitor's latest conversation (stickiness)."""
+        for previous in await self.store.visitor_conversations(site_key, visitor_id, limit=3):
+            if previous.agent_id:
+                return previous.agent_id
+        return ""
+
+    async def handoff(self, conversation_id: str, context: dict[str, Any]) -> Conversation:
+        """The bot (or the visitor through it) asks for a human: queue the
+        conversation with the bot's context, unless it already waits."""
+        current = await self.conversation(conversation_id)
+        now = self.clock()
+        skill = str(context.get("skill_group") or current.skill)
+        await self.store.add_routing_record(conversation_id, {"at": now, "stage": "handoff", "context": context})
+        if current.state != "open":
+            return current
+        updated = await self._apply(current, "queue", skill=skill, actor_role="bot", actor_id="bot",
+                                    data={"handoff": context})
+        self.router.conversation_waiting(conversation_id, skill)
+        return updated
+
+    async def bot_reply(self, conversation_id: str, text: str, data: dict[str, Any] | None = None) -> AppendResult:
+        """Store a bot message (answers, buttons) in the conversation's log."""
+        try:
+            return await self.store.append(conversation_id, kind="message", sender_role="bot", sender_id="bot",
+                                           body=text, client_msg_id="", now=self.clock(), data=data)
+        except StoreError as exc:
+            raise ServiceError(exc.code, str(exc)) from None
 
     async def send(self, conversation_id: str, role: str, sender_id: str, client_msg_id: str,
-                   body: str) -> AppendResult:
+                   body: str, *, internal: bool = False) -> AppendResult:
+        """Store a message. ``internal`` notes are for agents only: visitors
+        never receive them (their seqs skip the note)."""
         try:
-            result = await self.store.append(conversation_id, kind="message", sender_role=role,
-                                             sender_id=sender_id, body=body,
-                                             client_msg_id=client_msg_id,
-                                             now=self.clock())
+            result = await self.store.append(conversation_id, kind="note" if internal else "message",
+                                             sender_role=role, sender_id=sender_id, body=body,
+                                             client_msg_id=client_msg_id, now=self.clock())
         except StoreError as exc:
             raise ServiceError(exc.code, str(exc)) from None
         if not result.duplicate:
             self.metrics.messages.labels(role).inc()
+            if role == "visitor":
+                self.bot.on_visitor_message(conversation_id, body)
         return result
 
-    async def close(self, conversation_id: str, role: str, actor_id: str) -> Conversation:
+    async def accept(self, conversation_id: str, agent_id: str) -> Conversation:
         current = await self.conversation(conversation_id)
-        updated = await self._apply(current, "close", actor_role=role, actor_id=actor_id)
+        if current.agent_id != agent_id:
+            raise ServiceError("forbidden", "this offer is not yours")
+        return await self._apply(current, "accept", current_agent=agent_id, actor_role="agent", actor_id=agent_id,
+                                 fields={"accepted_at": self.clock(), "offer_expires_at": 0.0})
+
+    async def decline(self, conversation_id: str, agent_id: str, reason: str = "declined") -> Conversation:
+        """The agent declines (or lets lapse) an offer: back to the front of the
+        queue, never offered to this agent again."""
+        current = await self.conversation(conversation_id)
+        if current.agent_id != agent_id:
+            raise ServiceError("forbidden", "this offer is not yours")
+        excluded = " ".join(sorted(current.excluded() | {agent_id}))
+        updated = await self._apply(current, "lapse", current_agent=agent_id, actor_role="agent", actor_id=agent_id,
+                                    data={"reason": reason}, fields={"excluded_agents": excluded,
+                                                                     "offer_expires_at": 0.0})
+        self.router.conversation_waiting(conversation_id, updated.skill)
+        self.router.agent_available(agent_id)
+        return updated
+
+    async def rate(self, conversation_id: str, visitor_id: str, score: int, comment: str) -> dict[str, Any]:
+        """Store the visitor's satisfaction rating (1-5) of a closed conversation; a later rating replaces it."""
+        current = await self.conversation(conversation_id)
+        if current.visitor_id != visitor_id:
+            raise ServiceError("forbidden")
+        if current.state != "closed":
+            raise ServiceError("bad_state", "rate a conversation after it is closed")
+        if not 1 <= score <= 5 or len(comment) > 1000:
+            raise ServiceError("bad_request", "score must be 1 to 5 and the comment at most 1000 characters")
+        rating = {"conversation_id": conversation_id, "score": score, "comment": comment,
+                  "agent_id": current.agent_id or await self._last_agent(current.site_key, visitor_id),
+                  "skill": current.skill, "site_key": current.site_key, "at": self.clock()}
+        await self.store.put_record("rating", conversation_id, rating)
+        return rating
+
+    async def close(self, conversation_id: str, role: str, actor_id: str, disposition: str = "") -> Conversation:
+        current = await self.conversation(conversation_id)
+        data = {"disposition": disposition} if disposition else None
+        updated = await self._apply(current, "close", actor_role=role, actor_id=actor_id, data=data)
         if current.agent_id:
             self.router.agent_available(current.agent_id)
+            if current.state == "assigned" and current.assigned_at:
+                # Handle times feed the queue's wait estimates.
+                await self.store.add_sample("handle_time", current.skill, self.clock() - current.assigned_at)
         return updated
 
     async def transfer(self, conversation_id: str, agent_id: str, *, to_agent: str = "", to_skill: str = "",
@@ -112,9 +199,12 @@ class ChatService:
         frame = {**frame, "from": {"role": role, "id": sender_id}}
         await self.hub.publish_signal(conversation_channel(conversation_id), frame, skip=(role, sender_id))
 
-    async def _apply(self, current: Conversation, action: str, **kwargs: Any) -> Conversation:
+    async def _apply(self, current: Conversation, action: str, fields: dict[str, Any] | None = None,
+                     **kwargs: Any) -> Conversation:
         try:
             change = lifecycle.plan(current.state, action, **kwargs)
+            if fields:
+                change = dataclasses.replace(change, fields=fields)
             updated, _entry = await self.store.transition(current.conversation_id, change, self.clock())
         except (lifecycle.IllegalTransition, StoreError) as exc:
             raise ServiceError(exc.code, str(exc)) from None

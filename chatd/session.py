@@ -20,9 +20,24 @@ from typing import Any
 from chatd.protocol import encode, entry_frame
 from chatd.store.base import Store
 
-__all__ = ["Outgoing", "Replay", "Session"]
+__all__ = ["PRIVATE_DATA", "Outgoing", "Replay", "Session", "visitor_view"]
 
 Sender = Callable[[str | bytes], Awaitable[None]]
+
+
+# Event details that agents see and visitors do not (a transfer's note, the bot's handoff context).
+PRIVATE_DATA = ("note", "handoff")
+
+
+def visitor_view(frame: dict[str, Any]) -> dict[str, Any] | None:
+    """The frame as a visitor may see it: ``None`` for internal notes, events
+    without their private details."""
+    if frame["type"] == "note":
+        return None
+    if frame["type"] == "event" and any(key in frame["data"] for key in PRIVATE_DATA):
+        data = {k: v for k, v in frame["data"].items() if k not in PRIVATE_DATA}
+        return {**frame, "data": data}
+    return frame
 
 
 class Outgoing:
@@ -30,7 +45,7 @@ class Outgoing:
     session it is fanned out to. ``seq``/``conversation_id`` are set for log
     entries (which the writer orders); 0/"" for signals."""
 
-    __slots__ = ("_json", "_msgpack", "conversation_id", "frame", "seq", "skip")
+    __slots__ = ("_json", "_msgpack", "_public", "conversation_id", "frame", "seq", "skip")
 
     def __init__(self, frame: dict[str, Any], conversation_id: str = "", seq: int = 0,
                  skip: tuple[str, str] | None = None) -> None:
@@ -40,6 +55,15 @@ class Outgoing:
         self.skip = skip  # (role, id) of the originator, for signals not echoed back
         self._json: str | bytes | None = None
         self._msgpack: str | bytes | None = None
+        self._public: Outgoing | bool | None = False  # False: not computed yet
+
+    def public(self) -> Outgoing | None:
+        """This frame as visitors see it (itself when nothing is private)."""
+        if self._public is False:
+            view = visitor_view(self.frame)
+            self._public = self if view is self.frame else (None if view is None else
+                                                               Outgoing(view, self.conversation_id, self.seq))
+        return self._public  # type: ignore[return-value]
 
     def encoded(self, fmt: str) -> str | bytes:
         if fmt == "json":
@@ -205,7 +229,12 @@ class Session:
             await self._replay(conversation_id, last, announce=False, upto=item.seq - 1)
             if item.seq <= self.delivered.get(conversation_id, item.seq):
                 return
-        await self._send(item.encoded(self.fmt))
+        if self.role == "visitor":
+            public = item.public()
+            if public is not None:
+                await self._send(public.encoded(self.fmt))
+        else:
+            await self._send(item.encoded(self.fmt))
         self.delivered[conversation_id] = item.seq
         self._after_entry(item.frame)
 
@@ -223,7 +252,9 @@ class Session:
                 if upto and entry.seq > upto:
                     break
                 frame = entry_frame(entry.to_dict())
-                await self._send(encode(frame, self.fmt))
+                shown = visitor_view(frame) if self.role == "visitor" else frame
+                if shown is not None:
+                    await self._send(encode(shown, self.fmt))
                 cursor = entry.seq
                 self._after_entry(frame)
             if not page.entries or (upto and cursor >= upto) or cursor >= page.last_seq:
@@ -238,6 +269,6 @@ class Session:
         """An agent stops following a conversation that left them."""
         if self.role != "agent" or frame.get("type") != "event" or self.agent_role != "agent":
             return
-        if frame["event"] in ("transferred", "requeued", "closed"):
+        if frame["event"] in ("transferred", "requeued", "closed", "lapsed"):
             if frame["data"].get("agent_id") != self.principal_id and self.on_detach is not None:
                 self.on_detach(self, frame["conversation_id"])

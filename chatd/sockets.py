@@ -162,13 +162,17 @@ class _Connection:
             await self.ctx.service.set_status(self.session.principal_id, frame["status"])
             self.session.push({"type": "status", "status": frame["status"]})
             return
+        if kind == "suggest":
+            items = await self.ctx.service.bot.suggest(self.session.site_key, frame["text"])
+            self.session.push({"type": "suggestions", "text": frame["text"], "items": items})
+            return
         conversation_id = frame["conversation_id"]
         await self._check_member(conversation_id, ref)
         service, session = self.ctx.service, self.session
         if kind == "send":
             started = self.ctx.clock()
             result = await service.send(conversation_id, session.role, session.principal_id,
-                                        frame["client_msg_id"], frame["body"])
+                                        frame["client_msg_id"], frame["body"], internal=bool(frame.get("internal")))
             ack = {"type": "ack", "conversation_id": conversation_id, "client_msg_id": frame["client_msg_id"],
                    "seq": result.seq, "ts": result.ts, "duplicate": result.duplicate}
             if ref is not None:
@@ -182,7 +186,18 @@ class _Connection:
             await service.signal(conversation_id, {"type": "read", "conversation_id": conversation_id,
                                                    "seq": frame["seq"]}, session.role, session.principal_id)
         elif kind == "close":
-            await service.close(conversation_id, session.role, session.principal_id)
+            await service.close(conversation_id, session.role, session.principal_id,
+                                disposition=frame.get("disposition") or "")
+        elif kind == "accept":
+            await service.accept(conversation_id, session.principal_id)
+        elif kind == "decline":
+            await service.decline(conversation_id, session.principal_id)
+        elif kind == "rate":
+            await service.rate(conversation_id, session.principal_id, frame["score"], frame.get("comment") or "")
+            reply = {"type": "rated", "conversation_id": conversation_id, "score": frame["score"]}
+            if ref is not None:
+                reply["ref"] = ref
+            session.push(reply)
         elif kind == "transfer":
             await service.transfer(conversation_id, session.principal_id, to_agent=frame.get("to_agent") or "",
                                    to_skill=frame.get("to_skill") or "", note=frame.get("note") or "")
@@ -207,11 +222,13 @@ class _Connection:
             raise ProtocolError("origin_not_allowed")
         visitor_id = ""
         name = frame.get("name") or ""
+        verified: dict[str, Any] = {}
         try:
             if frame.get("identity"):
                 claims = verify_identity(frame["identity"], site_key, site.secret, now)
                 visitor_id = "u:" + claims["user_id"]
                 name = str(claims.get("name") or name)
+                verified = {k: claims[k] for k in ("vip", "dedicated_agent", "email", "phone") if k in claims}
             elif frame.get("token"):
                 try:
                     claims = ctx.signer.verify(frame["token"], "visitor", now)
@@ -226,15 +243,16 @@ class _Connection:
             visitor_id = "v_" + secrets.token_urlsafe(12)
         token, _ = ctx.signer.issue("visitor", visitor_id, ctx.settings.visitor_token_ttl_seconds, now, site=site_key)
         session.principal_id, session.site_key, session.name = visitor_id, site_key, name
-        if name:
-            await ctx.store.update_visitor(site_key, visitor_id, {"name": name})
+        if name or verified:
+            await ctx.store.update_visitor(site_key, visitor_id, {**({"name": name} if name else {}), **verified})
         conversations = await ctx.store.visitor_conversations(site_key, visitor_id, limit=5)
+        on_duty = bool(await ctx.store.connected_agents(now))
         ctx.hub.register(session)
         session.push({"type": "welcome", "protocol": PROTOCOL_VERSION, "role": "visitor",
                       "visitor_id": visitor_id, "token": token, "site": site.public(),
                       "node": ctx.settings.node_id,
                       "heartbeat_seconds": ctx.settings.heartbeat_seconds,
-                      "max_frame_bytes": ctx.settings.max_frame_bytes,
+                      "max_frame_bytes": ctx.settings.max_frame_bytes, "on_duty": on_duty,
                       "conversations": [_summary(c) for c in conversations]})
         await ctx.hub.join(session, visitor_channel(site_key, visitor_id))
         resume = frame.get("resume") or {}
@@ -282,15 +300,36 @@ class _Connection:
         site = await ctx.store.get_site(session.site_key)
         skill = frame.get("skill") or (site.default_skill if site else "general")
         if frame.get("attributes"):
-            await ctx.store.update_visitor(session.site_key, session.principal_id, frame["attributes"])
-        conversation, _created = await ctx.service.start_conversation(
-            session.site_key, session.principal_id, skill=skill, visitor_name=session.name)
+            await ctx.store.update_visitor(session.site_key, session.principal_id, _attributes(frame["attributes"]))
+        profile = await ctx.store.get_visitor(session.site_key, session.principal_id)
+        conversation, start = await ctx.service.start_conversation(
+            session.site_key, session.principal_id, skill=skill, visitor_name=session.name,
+            priority=10 if profile.get("vip") else 0, preferred_agent_id=str(profile.get("dedicated_agent") or ""))
         reply: dict[str, Any] = {"type": "conversation", "conversation": _summary(conversation)}
+        if start is not None:
+            reply["mode"] = start.mode
+            if start.message:
+                reply["message"] = start.message
         if frame.get("ref") is not None:
             reply["ref"] = frame["ref"]
         session.push(reply)
         if conversation_channel(conversation.conversation_id) not in session.channels:
             await ctx.hub.attach(session, conversation.conversation_id, 0)
+
+
+def _attributes(raw: dict[str, Any]) -> dict[str, Any]:
+    """Visitor attributes from the widget: short scalar values only, and
+    never the fields a host's signed identity vouches for."""
+    if len(raw) > 30:
+        raise ProtocolError("bad_request", "at most 30 attributes")
+    clean: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or len(key) > 40 or key in ("vip", "dedicated_agent"):
+            raise ProtocolError("bad_request", f"attribute {key!r} is not allowed")
+        if not isinstance(value, (str, int, float, bool)) or (isinstance(value, str) and len(value) > 500):
+            raise ProtocolError("bad_request", f"attribute {key!r} must be a short string, number or boolean")
+        clean[key] = value
+    return clean
 
 
 def _summary(conversation: Any) -> dict[str, Any]:
