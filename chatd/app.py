@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -110,6 +112,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         *api_routes(),
         *_static_routes(settings),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Bearer tokens, never cookies, authenticate every call, so any origin may
+    # call the API (the widget on customers' sites fetches history, posts messages).
+    middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "PATCH", "PUT",
+                                                                                  "DELETE"],
+                             allow_headers=["authorization", "content-type"], max_age=600)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.chatd = ctx
     return app

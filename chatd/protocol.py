@@ -128,6 +128,8 @@ _FRAMES: dict[str, dict[str, tuple[str, bool]]] = {
     "suggest": {"text": (_STR, True)},
     "rate": {"conversation_id": (_STR, True), "score": (_INT, True), "comment": (_STR, False)},
     "accept": {"conversation_id": (_STR, True)},
+    "watch": {"conversation_id": (_STR, True)},
+    "unwatch": {"conversation_id": (_STR, True)},
     "decline": {"conversation_id": (_STR, True)},
     "typing": {"conversation_id": (_STR, True), "active": (_BOOL, True)},
     "read": {"conversation_id": (_STR, True), "seq": (_INT, True)},
@@ -139,7 +141,7 @@ _FRAMES: dict[str, dict[str, tuple[str, bool]]] = {
 _ROLE_FRAMES = {
     "visitor": frozenset({"hello", "ping", "start", "send", "typing", "read", "close", "suggest", "rate"}),
     "agent": frozenset({"hello", "ping", "send", "typing", "read", "close", "transfer", "status", "accept",
-                        "decline"}),
+                        "decline", "watch", "unwatch"}),
 }
 
 

@@ -120,6 +120,7 @@ class Session:
         "role",
         "sid",
         "site_key",
+        "watching",
         "writer",
     )
 
@@ -150,6 +151,7 @@ class Session:
         self._tokens = float(burst)
         self._tokens_at = now
         self.on_detach: Callable[[Session, str], None] | None = None
+        self.watching: set[str] = set()  # conversations a supervisor monitors read-only
 
     # --- input side -----------------------------------------------------------
     def allow_frame(self, now: float) -> bool:

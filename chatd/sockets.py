@@ -167,6 +167,9 @@ class _Connection:
             self.session.push({"type": "suggestions", "text": frame["text"], "items": items})
             return
         conversation_id = frame["conversation_id"]
+        if kind in ("watch", "unwatch"):
+            await self._watch(kind, conversation_id, ref)
+            return
         await self._check_member(conversation_id, ref)
         service, session = self.ctx.service, self.session
         if kind == "send":
@@ -202,7 +205,30 @@ class _Connection:
             await service.transfer(conversation_id, session.principal_id, to_agent=frame.get("to_agent") or "",
                                    to_skill=frame.get("to_skill") or "", note=frame.get("note") or "")
 
+    async def _watch(self, kind: str, conversation_id: str, ref: str | None) -> None:
+        """Supervisors monitor any conversation read-only."""
+        session = self.session
+        if session.agent_role not in ("supervisor", "admin"):
+            raise ProtocolError("forbidden", "only supervisors watch conversations", ref=ref)
+        if kind == "unwatch":
+            if conversation_id in session.watching:
+                session.watching.discard(conversation_id)
+                session.delivered.pop(conversation_id, None)
+                await self.ctx.hub.leave(session, conversation_channel(conversation_id))
+            return
+        conversation = await self.ctx.store.get_conversation(conversation_id)
+        if conversation is None:
+            raise ProtocolError("unknown_conversation", ref=ref, conversation_id=conversation_id)
+        if conversation_channel(conversation_id) in session.channels:
+            return
+        session.watching.add(conversation_id)
+        session.push({"type": "conversation", "conversation": _summary(conversation), "watching": True})
+        await self.ctx.hub.attach(session, conversation_id, 0)
+
     async def _check_member(self, conversation_id: str, ref: str | None) -> None:
+        if conversation_id in self.session.watching:
+            raise ProtocolError("forbidden", "you watch this conversation read-only", ref=ref,
+                                conversation_id=conversation_id)
         if conversation_channel(conversation_id) in self.session.channels:
             return
         known = await self.ctx.store.get_conversation(conversation_id)
