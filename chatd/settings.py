@@ -41,6 +41,8 @@ class Settings:
     presence_ttl_seconds: float = 60.0
     agent_grace_seconds: float = 60.0  # an agent's chats wait this long after a drop
     drain_seconds: float = 10.0  # bound on graceful shutdown
+    customer_info_url: str = ""  # customer-info webhook (orders etc.); the demo provider when empty and demo is on
+    customer_info_timeout_seconds: float = 2.0
     log_level: str = "info"
     static_dir: str = ""  # override the bundled widget/console files (development)
 
