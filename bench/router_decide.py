@@ -1,0 +1,177 @@
+"""Latency of the routing policy on a large snapshot.
+
+Measures, per call, :func:`router.policy.decide` over 1,000 agents for
+requests drawn from 10,000 queued conversations, and
+:func:`router.policy.pick_for_agent` over those 10,000 queued conversations.
+Two snapshot shapes are measured: one skill group holding every agent (the
+worst case for ``decide``: every agent is a candidate) and 20 skill groups
+with 3 skills per agent (about 150 candidates per group). ``decide`` runs
+from an :class:`router.model.AgentIndex` built once per snapshot, with the
+full explanation and with ``report_limit=20``; building from a plain list on
+every call is shown for comparison.
+
+Run from the repository root::
+
+    python -m bench.router_decide [--agents 1000] [--queued 10000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from router.model import AgentIndex, AgentSnapshot, ConversationRequest, SkillGroup
+from router.policy import decide, pick_for_agent
+
+__all__ = ["build_snapshot", "main", "measure"]
+
+NOW = 1_750_000_000.0
+
+
+def build_snapshot(agents: int, queued: int, skills: int, skills_per_agent: int,
+                   seed: int) -> tuple[list[AgentSnapshot], list[ConversationRequest],
+                                       dict[str, SkillGroup]]:
+    """A busy afternoon: most agents online and partly loaded, a long queue."""
+    rng = random.Random(seed)
+    names = [f"skill-{n:02d}" for n in range(skills)]
+    snapshot = []
+    for n in range(agents):
+        capacity = rng.choice((2, 3, 3, 4, 5))
+        snapshot.append(AgentSnapshot(
+            agent_id=f"agent-{n:05d}",
+            status=rng.choices(("online", "away", "offline"), (90, 6, 4))[0],
+            skills={skill: rng.randint(1, 5)
+                    for skill in rng.sample(names, min(skills_per_agent, skills))},
+            capacity=capacity,
+            active=rng.randint(0, capacity),
+            last_assigned_at=NOW - rng.uniform(0, 1800) if rng.random() < 0.95 else None,
+            on_shift=rng.random() < 0.97,
+        ))
+    requests = []
+    for n in range(queued):
+        requests.append(ConversationRequest(
+            conversation_id=f"conv-{n:06d}",
+            skill=rng.choice(names),
+            priority=rng.choices((0, 1, 2), (85, 10, 5))[0],
+            sla_deadline=NOW + rng.uniform(-60, 600) if rng.random() < 0.2 else None,
+            preferred_agent_id=rng.choice(snapshot).agent_id if rng.random() < 0.1 else None,
+            enqueued_at=NOW - rng.uniform(0, 900),
+            excluded_agent_ids=frozenset(rng.choice(snapshot).agent_id
+                                         for _ in range(rng.randint(1, 2)))
+            if rng.random() < 0.1 else frozenset(),
+        ))
+    groups = {
+        name: SkillGroup(name, sticky_budget_seconds=30, aging_seconds_per_priority=120)
+        for name in names
+    }
+    return snapshot, requests, groups
+
+
+def measure(call: Callable[[int], Any], samples: int) -> dict[str, float]:
+    """Per-call latency percentiles in microseconds (after a short warm-up)."""
+    for n in range(min(50, samples)):
+        call(n)
+    timings = []
+    clock = time.perf_counter_ns
+    for n in range(samples):
+        began = clock()
+        call(n)
+        timings.append(clock() - began)
+    timings.sort()
+
+    def percentile(share: float) -> float:
+        return timings[min(int(share * len(timings)), len(timings) - 1)] / 1000.0
+
+    return {"p50_us": percentile(0.50), "p90_us": percentile(0.90),
+            "p99_us": percentile(0.99), "max_us": timings[-1] / 1000.0, "samples": samples}
+
+
+def run_shape(label: str, agents: int, queued: int, skills: int, skills_per_agent: int,
+              samples: int, seed: int) -> dict[str, Any]:
+    snapshot, requests, groups = build_snapshot(agents, queued, skills, skills_per_agent, seed)
+    rng = random.Random(seed + 1)
+    picks = [rng.choice(requests) for _ in range(samples + 50)]
+    began = time.perf_counter_ns()
+    index = AgentIndex(snapshot)
+    index_build_us = (time.perf_counter_ns() - began) / 1000.0
+    free_agents = [a for a in snapshot
+                   if a.status == "online" and a.on_shift and a.active < a.capacity]
+    takers = [rng.choice(free_agents) for _ in range(samples + 50)]
+    by_skill: dict[str, list[ConversationRequest]] = {}
+    for request in requests:
+        by_skill.setdefault(request.skill, []).append(request)
+    candidates = [len(index.with_skill(r.skill)) for r in picks]
+
+    results: dict[str, Any] = {
+        "shape": label, "agents": agents, "queued": queued, "skills": skills,
+        "skills_per_agent": skills_per_agent,
+        "mean_candidates_per_decision": sum(candidates) / len(candidates),
+        "agent_index_build_us": index_build_us,
+    }
+    results["decide_full_report"] = measure(
+        lambda n: decide(picks[n], index, groups, NOW), samples)
+    results["decide_report_limit_20"] = measure(
+        lambda n: decide(picks[n], index, groups, NOW, report_limit=20), samples)
+    results["decide_no_index_full_report"] = measure(
+        lambda n: decide(picks[n], snapshot, groups, NOW), max(samples // 10, 20))
+    results["pick_for_agent_all_queued"] = measure(
+        lambda n: pick_for_agent(takers[n], requests, groups, NOW), max(samples // 4, 20))
+    # A driver keeps one queue per skill group and hands over the agent's own.
+    queues_of: dict[tuple[str, ...], list[ConversationRequest]] = {}
+    for taker in takers:
+        skill_set = tuple(sorted(taker.skills))
+        if skill_set not in queues_of:
+            queues_of[skill_set] = [r for skill in skill_set for r in by_skill.get(skill, ())]
+    own_queues = [queues_of[tuple(sorted(taker.skills))] for taker in takers]
+    results["pick_for_agent_own_skill_queues"] = measure(
+        lambda n: pick_for_agent(takers[n], own_queues[n], groups, NOW), max(samples // 4, 20))
+    return results
+
+
+def _print(results: Sequence[dict[str, Any]]) -> None:
+    for shape in results:
+        print(f"{shape['shape']}: {shape['agents']} agents, {shape['queued']} queued, "
+              f"{shape['mean_candidates_per_decision']:.0f} candidates per decision on average, "
+              f"AgentIndex built in {shape['agent_index_build_us'] / 1000:.2f} ms")
+        for name, figures in shape.items():
+            if isinstance(figures, dict):
+                print(f"  {name:34s} p50 {figures['p50_us'] / 1000:7.3f} ms   "
+                      f"p99 {figures['p99_us'] / 1000:7.3f} ms   "
+                      f"max {figures['max_us'] / 1000:7.3f} ms   ({figures['samples']} calls)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.router_decide",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--queued", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=2000, help="decide() calls per variant")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+
+    results = [
+        run_shape("one skill group", args.agents, args.queued, 1, 1, args.samples, args.seed),
+        run_shape("20 skill groups, 3 skills per agent", args.agents, args.queued, 20, 3,
+                  args.samples, args.seed),
+    ]
+    _print(results)
+    if args.json is not None:
+        document = {"benchmark": "router_decide", "python": platform.python_version(),
+                    "machine": platform.machine(), "results": results}
+        args.json.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Routing: the pure policy, queue order, Erlang C figures and the simulator."""
