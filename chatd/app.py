@@ -30,7 +30,7 @@ from chatd.settings import Settings, load_settings
 from chatd.sockets import agent_endpoint, visitor_endpoint
 from chatd.store import open_engine
 from chatd.store.base import Engine
-from router.worker import QueueWorker
+from router.worker import RoutingWorker
 
 __all__ = ["build_context", "create_app", "static_root"]
 
@@ -49,7 +49,8 @@ def build_context(settings: Settings, engine: Engine | None = None,
     engine = engine or open_engine(settings)
     metrics = Metrics()
     hub = Hub(settings, engine, clock, metrics)
-    router = QueueWorker(engine.store, hub, clock, on_assigned=metrics.assignments.inc)
+    router = RoutingWorker(engine.store, hub, clock, grace_seconds=settings.agent_grace_seconds,
+                           on_assigned=metrics.assignments.inc)
     service = ChatService(engine.store, hub, router, clock, metrics)
     return Context(settings=settings, engine=engine, hub=hub, router=router, service=service,
                    signer=TokenSigner(settings.secret), metrics=metrics, clock=clock)

@@ -20,6 +20,7 @@ racing on one conversation cannot both win. Illegal actions raise
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chatd.store.base import Transition
@@ -31,6 +32,8 @@ __all__ = [
     "allowed_from",
     "can",
     "plan",
+    "lapse",
+    "requeue",
 ]
 
 STATES = ("open", "queued", "offered", "assigned", "closed")
@@ -135,3 +138,23 @@ def plan(state: str, action: str, *, current_agent: str = "", agent_id: str = ""
         queue_front=front,
         data=details or None,
     )
+
+
+def lapse(state: str, agent_id: str, excluded: frozenset[str], reason: str, *,
+          actor_role: str = "system", actor_id: str = "") -> Transition:
+    """An offer lapses (timeout or decline): back to the front of the queue,
+    never offered to ``agent_id`` again."""
+    change = plan(state, "lapse", current_agent=agent_id, actor_role=actor_role, actor_id=actor_id,
+                  data={"reason": reason})
+    return replace(change, fields={"excluded_agents": " ".join(sorted(excluded | {agent_id})),
+                                   "offer_expires_at": 0.0, "queue_front": 1})
+
+
+def requeue(state: str, agent_id: str, reason: str) -> Transition:
+    """Take a conversation from an agent who is gone and put it at the front
+    of its queue (an offer lapses instead)."""
+    if state == "offered":
+        return replace(lapse(state, agent_id, frozenset(), reason), fields={"offer_expires_at": 0.0,
+                                                                            "queue_front": 1})
+    change = plan(state, "requeue", current_agent=agent_id, data={"reason": reason})
+    return replace(change, fields={"queue_front": 1})

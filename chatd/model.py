@@ -107,6 +107,7 @@ class Conversation:
     excluded_agents: str = ""  # space-separated agents who let an offer lapse or declined it
     offer_expires_at: float = 0.0  # while offered: the agent must accept before this
     accepted_at: float = 0.0
+    queue_front: int = 0  # 1 while requeued at the front of its group (agent dropped, offer lapsed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

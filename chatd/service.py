@@ -126,8 +126,10 @@ class ChatService:
         current = await self.conversation(conversation_id)
         if current.agent_id != agent_id:
             raise ServiceError("forbidden", "this offer is not yours")
-        return await self._apply(current, "accept", current_agent=agent_id, actor_role="agent", actor_id=agent_id,
-                                 fields={"accepted_at": self.clock(), "offer_expires_at": 0.0})
+        accepted = await self._apply(current, "accept", current_agent=agent_id, actor_role="agent",
+                                     actor_id=agent_id, fields={"accepted_at": self.clock(), "offer_expires_at": 0.0})
+        await self.store.delete_record("missed_offers", agent_id)  # misses count in a row
+        return accepted
 
     async def decline(self, conversation_id: str, agent_id: str, reason: str = "declined") -> Conversation:
         """The agent declines (or lets lapse) an offer: back to the front of the
@@ -135,10 +137,12 @@ class ChatService:
         current = await self.conversation(conversation_id)
         if current.agent_id != agent_id:
             raise ServiceError("forbidden", "this offer is not yours")
-        excluded = " ".join(sorted(current.excluded() | {agent_id}))
-        updated = await self._apply(current, "lapse", current_agent=agent_id, actor_role="agent", actor_id=agent_id,
-                                    data={"reason": reason}, fields={"excluded_agents": excluded,
-                                                                     "offer_expires_at": 0.0})
+        try:
+            change = lifecycle.lapse(current.state, agent_id, current.excluded(), reason,
+                                     actor_role="agent", actor_id=agent_id)
+            updated, _ = await self.store.transition(conversation_id, change, self.clock())
+        except (lifecycle.IllegalTransition, StoreError) as exc:
+            raise ServiceError(exc.code, str(exc)) from None
         self.router.conversation_waiting(conversation_id, updated.skill)
         self.router.agent_available(agent_id)
         return updated

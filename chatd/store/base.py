@@ -102,7 +102,7 @@ class Transition:
 
 # Conversation fields a transition may set besides state, owner, skill and priority.
 EXTRA_FIELDS = frozenset({"preferred_agent_id", "sla_deadline", "excluded_agents", "offer_expires_at",
-                          "accepted_at", "visitor_name"})
+                          "accepted_at", "visitor_name", "queue_front"})
 
 PublicationHandler = Callable[[str, bytes], None]
 
