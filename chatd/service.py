@@ -69,7 +69,7 @@ class ChatService:
             preferred_agent_id=preferred_agent_id, sla_deadline=sla_deadline))
         start = await self.bot.on_start(created, await self.store.get_site(site_key))
         await self.store.add_routing_record(created.conversation_id, {
-            "at": now, "stage": "entry", "mode": start.mode, "queued": start.queue, "reason": start.reason,
+            "at": now, "kind": "entry", "mode": start.mode, "queued": start.queue, "reason": start.reason,
             "message": start.message, "details": start.details})
         if start.queue:
             created = await self._apply(created, "queue", skill=skill, priority=priority, actor_role="visitor",
@@ -90,7 +90,7 @@ class ChatService:
         current = await self.conversation(conversation_id)
         now = self.clock()
         skill = str(context.get("skill_group") or current.skill)
-        await self.store.add_routing_record(conversation_id, {"at": now, "stage": "handoff", "context": context})
+        await self.store.add_routing_record(conversation_id, {"at": now, "kind": "handoff", "context": context})
         if current.state != "open":
             return current
         updated = await self._apply(current, "queue", skill=skill, actor_role="bot", actor_id="bot",

@@ -182,7 +182,7 @@ class RoutingWorker:
             except StoreError:
                 continue  # accepted or lapsed on another node in the meantime
             await self.store.add_routing_record(conversation.conversation_id, {
-                "at": snap.now, "stage": "offer_lapsed", "agent_id": conversation.agent_id,
+                "at": snap.now, "kind": "offer_lapsed", "agent_id": conversation.agent_id,
                 "reason": "offer_timeout"})
             if agent is None:
                 continue
@@ -213,7 +213,7 @@ class RoutingWorker:
                 except (StoreError, lifecycle.IllegalTransition):
                     continue
                 await self.store.add_routing_record(conversation.conversation_id, {
-                    "at": snap.now, "stage": "requeued", "agent_id": agent_id, "reason": "agent_disconnected",
+                    "at": snap.now, "kind": "requeued", "agent_id": agent_id, "reason": "agent_disconnected",
                     "grace_seconds": self.grace_seconds})
             self._absent_since.pop(agent_id, None)
             agent = snap.index.by_id.get(agent_id)
@@ -275,7 +275,7 @@ class RoutingWorker:
         self._explained.pop(conversation.conversation_id, None)
         self._announced.pop(conversation.conversation_id, None)
         await self.store.add_routing_record(conversation.conversation_id, {
-            "stage": "decision", "action": action, "offer_expires_at": expires, **decision.to_dict()})
+            "kind": "decision", "action": action, "offer_expires_at": expires, **decision.to_dict()})
         if self.on_assigned is not None:
             self.on_assigned()
         await self.publisher.publish_assigned(agent_id, updated.to_dict())
@@ -289,7 +289,7 @@ class RoutingWorker:
         self._explained[decision.conversation_id] = key
         if len(self._explained) > 50_000:
             self._explained.clear()
-        await self.store.add_routing_record(decision.conversation_id, {"stage": "decision", "action": "queue",
+        await self.store.add_routing_record(decision.conversation_id, {"kind": "decision", "action": "queue",
                                                                        **decision.to_dict()})
 
     # --- telling visitors and the floor -----------------------------------------------------

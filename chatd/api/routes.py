@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from chatd.api import admin, auth, conversations, health
+from chatd.api import admin, auth, conversations, health, routing
 from chatd.api.common import ApiError
 
 __all__ = ["api_routes"]
@@ -51,6 +51,7 @@ def api_routes() -> list[Route]:
         ("/readyz", health.readyz, ["GET"]),
         ("/metrics", health.metrics, ["GET"]),
     ]
+    table += routing.routing_routes()
     # Starlette matches the first route per path, so merge methods of one path into one route.
     merged: dict[str, dict[str, Handler]] = {}
     for path, handler, methods in table:
