@@ -31,8 +31,8 @@ __all__ = [
     "IllegalTransition",
     "allowed_from",
     "can",
-    "plan",
     "lapse",
+    "plan",
     "requeue",
 ]
 

@@ -39,8 +39,14 @@ from router.model import AgentIndex, AgentSnapshot, ConversationRequest, Decisio
 from router.policy import decide, offer_expires_at, on_offer_timeout
 from router.queueing import ShiftSchedule, estimate_wait_seconds, is_on_shift, queue_order
 
-__all__ = ["RoutingWorker", "Publisher", "Snapshot", "FRONT_BOOST", "skill_group_from_record",
-           "schedule_from_record"]
+__all__ = [
+    "FRONT_BOOST",
+    "Publisher",
+    "RoutingWorker",
+    "Snapshot",
+    "schedule_from_record",
+    "skill_group_from_record",
+]
 
 log = logging.getLogger("chatd.router")
 
@@ -320,7 +326,7 @@ class RoutingWorker:
         for position, request in enumerate(waiting, start=1):
             wait = estimate_wait_seconds(position, capacity, handle_times, free_slots=free,
                                          default_handle_seconds=DEFAULT_HANDLE_SECONDS)
-            eta = -1 if wait is None else int(round(wait))
+            eta = -1 if wait is None else round(wait)
             key = (position, length, eta)
             if self._announced.get(request.conversation_id) == key:
                 continue
