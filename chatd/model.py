@@ -7,6 +7,7 @@ the conversation lifecycle lives in :mod:`chatd.conversation`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -110,7 +111,8 @@ class Conversation:
     queue_front: int = 0  # 1 while requeued at the front of its group (agent dropped, offer lapsed)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every field is flat: no deep copy needed (this runs for every routing change)
+        return {name: getattr(self, name) for name in _CONVERSATION_FIELDS}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Conversation:
@@ -118,6 +120,9 @@ class Conversation:
 
     def excluded(self) -> frozenset[str]:
         return frozenset(self.excluded_agents.split())
+
+
+_CONVERSATION_FIELDS = tuple(f.name for f in fields(Conversation))
 
 
 @dataclass(slots=True)
@@ -141,7 +146,9 @@ class LogEntry:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"conversation_id": self.conversation_id, "seq": self.seq, "kind": self.kind,
+                "sender_role": self.sender_role, "sender_id": self.sender_id, "body": self.body, "ts": self.ts,
+                "client_msg_id": self.client_msg_id, "data": copy.deepcopy(self.data) if self.data else {}}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> LogEntry:

@@ -21,7 +21,7 @@ channels it subscribed to.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -174,6 +174,12 @@ class Store(Protocol):
         publishes it. Raises ``StoreError`` with ``unknown_conversation``,
         ``bad_state`` or ``at_capacity``; on error nothing changed."""
 
+    async def transition_many(self, changes: Sequence[tuple[str, Transition]],
+                              now: float) -> list[tuple[Conversation, LogEntry] | StoreError]:
+        """:meth:`transition` for each ``(conversation_id, change)``, in order,
+        each atomic on its own; a refusal is returned in its place instead of
+        raised. The Redis engine sends them in two pipelined round trips."""
+
     async def assign(self, conversation_id: str, agent_id: str, now: float,
                      allowed_from: tuple[str, ...] = ("queued",), data: dict[str, Any] | None = None) -> AssignResult:
         """Shorthand for the ``assigned`` transition that reports refusal as a
@@ -226,6 +232,9 @@ class Store(Protocol):
     # --- routing explanations -------------------------------------------------
     async def add_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int = 20) -> None:
         """Append one routing decision's explanation (the newest ``keep`` kept)."""
+
+    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]], keep: int = 20) -> None:
+        """:meth:`add_routing_record` for each ``(conversation_id, record)``, in one round trip."""
 
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation's routing explanations, oldest first."""

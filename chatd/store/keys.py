@@ -68,6 +68,11 @@ class Keys:
         """HASH: the Conversation record's fields plus ``tn`` (transition counter)."""
         return f"{self.rt}conv:{conversation_id}"
 
+    @property
+    def routing_clock(self) -> str:
+        """STRING counter: the number of every routing change, one total order across nodes."""
+        return f"{self.rt}clock"
+
     def pending_events(self, conversation_id: str) -> str:
         """LIST: the newest transitions' event records, replayed into the log
         by the next transition if a node died between the two steps."""

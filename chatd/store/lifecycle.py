@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatd.model import LogEntry
+from chatd.model import AssignResult, LogEntry
 from chatd.store.base import StoreError, Transition
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "event_data",
     "queue_score",
     "refusal",
+    "try_assign",
 ]
 
 # Priorities are clamped to +-PRIORITY_LIMIT for ordering (see queue_score).
@@ -34,11 +35,26 @@ def assignment(agent_id: str, allowed_from: tuple[str, ...],
                       agent_id=agent_id, queue="remove", data=details)
 
 
-def event_data(change_data: dict[str, Any] | None, state: str, agent_id: str, skill: str) -> dict[str, Any]:
+async def try_assign(store: Any, conversation_id: str, agent_id: str, now: float,
+                     allowed_from: tuple[str, ...], data: dict[str, Any] | None) -> AssignResult:
+    """``Store.assign`` for both engines: the ``assigned`` transition, a
+    refusal reported as a result instead of raised."""
+    if not agent_id:
+        return AssignResult(False, "unknown_agent")
+    try:
+        conv, _ = await store.transition(conversation_id, assignment(agent_id, allowed_from, data), now)
+    except StoreError as exc:
+        return AssignResult(False, exc.code)
+    return AssignResult(True, "", conv)
+
+
+def event_data(change_data: dict[str, Any] | None, state: str, agent_id: str, skill: str,
+               tick: int) -> dict[str, Any]:
     """The ``data`` of a transition's event entry: the transition's own details
-    plus where the conversation stands afterwards."""
+    plus where the conversation stands afterwards, and ``tick``, the change's
+    number in the one order of all routing changes (node clocks may disagree)."""
     data = dict(change_data or {})
-    data.update(state=state, agent_id=agent_id, skill=skill)
+    data.update(state=state, agent_id=agent_id, skill=skill, tick=tick)
     return data
 
 

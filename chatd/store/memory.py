@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +28,7 @@ from chatd.store.base import (
     conversation_channel,
     pack_publication,
 )
-from chatd.store.lifecycle import assignment, event_data, queue_score, refusal
+from chatd.store.lifecycle import event_data, queue_score, refusal, try_assign
 
 __all__ = ["MemoryBroker", "MemoryStore"]
 
@@ -103,6 +103,7 @@ class MemoryStore:
         self._presence: dict[tuple[str, str], float] = {}  # (agent, node) -> expires at
         self._routing: dict[str, list[dict[str, Any]]] = {}
         self._records: dict[str, dict[str, dict[str, Any]]] = {}
+        self._tick = 0  # numbers routing changes in order
         self._samples: dict[tuple[str, str], list[float]] = {}
 
     # --- liveness -------------------------------------------------------------
@@ -229,14 +230,25 @@ class MemoryStore:
             conv.queued_at = now
             score = queue_score(conv.priority, now, change.queue_front)
             self._queues.setdefault(conv.skill, {})[conversation_id] = score
+        self._tick += 1
         conv.state = change.to_state
         if change.to_state == "closed":
             conv.closed_at = now
         for name, value in (change.fields or {}).items():
             setattr(conv, name, value)
         entry = self._add_entry(conversation_id, "event", change.actor_role, change.actor_id, change.event, now, "",
-                                event_data(change.data, conv.state, conv.agent_id, conv.skill))
+                                event_data(change.data, conv.state, conv.agent_id, conv.skill, self._tick))
         return replace(conv), entry
+
+    async def transition_many(self, changes: Sequence[tuple[str, Transition]],
+                              now: float) -> list[tuple[Conversation, LogEntry] | StoreError]:
+        results: list[tuple[Conversation, LogEntry] | StoreError] = []
+        for conversation_id, change in changes:
+            try:
+                results.append(await self.transition(conversation_id, change, now))
+            except StoreError as exc:
+                results.append(exc)
+        return results
 
     def _dequeue(self, conv: Conversation) -> None:
         for skill, members in list(self._queues.items()):
@@ -245,13 +257,7 @@ class MemoryStore:
 
     async def assign(self, conversation_id: str, agent_id: str, now: float,
                      allowed_from: tuple[str, ...] = ("queued",), data: dict[str, Any] | None = None) -> AssignResult:
-        if not agent_id:
-            return AssignResult(False, "unknown_agent")
-        try:
-            conv, _ = await self.transition(conversation_id, assignment(agent_id, allowed_from, data), now)
-        except StoreError as exc:
-            return AssignResult(False, exc.code)
-        return AssignResult(True, "", conv)
+        return await try_assign(self, conversation_id, agent_id, now, allowed_from, data)
 
     # --- the message log ------------------------------------------------------
     async def append(self, conversation_id: str, *, kind: str, sender_role: str, sender_id: str,
@@ -350,10 +356,14 @@ class MemoryStore:
 
     # --- routing explanations -----------------------------------------------------
     async def add_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int = 20) -> None:
-        records = self._routing.setdefault(conversation_id, [])
-        records.append(copy.deepcopy(record))
-        if len(records) > keep:
-            del records[:len(records) - max(keep, 0)]
+        await self.add_routing_records([(conversation_id, record)], keep)
+
+    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]], keep: int = 20) -> None:
+        for conversation_id, record in records:
+            kept = self._routing.setdefault(conversation_id, [])
+            kept.append(copy.deepcopy(record))
+            if len(kept) > keep:
+                del kept[:len(kept) - max(keep, 0)]
 
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         return copy.deepcopy(self._routing.get(conversation_id, []))

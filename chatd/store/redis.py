@@ -43,7 +43,7 @@ from redis.exceptions import RedisError
 from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
 from chatd.store.base import EXTRA_FIELDS, Engine, StoreError, Transition, check_kind, conversation_channel
 from chatd.store.keys import Keys
-from chatd.store.lifecycle import assignment, entry_from_fields, event_data, refusal
+from chatd.store.lifecycle import entry_from_fields, event_data, refusal, try_assign
 from chatd.store.redis_broker import RedisBroker
 
 __all__ = ["RedisStore", "open_redis_engine"]
@@ -265,46 +265,82 @@ class RedisStore:
         return await self._conversations(cid for _, cid in ranked)
 
     async def transition(self, conversation_id: str, change: Transition, now: float) -> tuple[Conversation, LogEntry]:
+        keys, args = self._transition_call(conversation_id, change, now)
+        conversation, records = self._transitioned(await self._transition(keys=keys, args=args))
+        keys, args, entry_fields = self._log_call(conversation_id, records)
+        return conversation, self._logged(conversation_id, await self._append(keys=keys, args=args), entry_fields)
+
+    async def transition_many(self, changes: Sequence[tuple[str, Transition]],
+                              now: float) -> list[tuple[Conversation, LogEntry] | StoreError]:
+        """Both steps of every transition, each step for all of them in one pipeline."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for conversation_id, change in changes:
+                keys, args = self._transition_call(conversation_id, change, now)
+                await self._transition(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        results: list[Any] = []
+        for reply in replies:
+            try:
+                results.append(self._transitioned(reply))
+            except StoreError as exc:
+                results.append(exc)
+        done = [(i, cid) for i, ((cid, _), result) in enumerate(zip(changes, results, strict=True))
+                if not isinstance(result, StoreError)]
+        if not done:
+            return results
+        calls = [self._log_call(cid, results[i][1]) for i, cid in done]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args, _ in calls:
+                await self._append(keys=keys, args=args, client=pipe)
+            appended = await pipe.execute()
+        for (i, cid), (_, _, entry_fields), reply in zip(done, calls, appended, strict=True):
+            results[i] = (results[i][0], self._logged(cid, reply, entry_fields))
+        return results
+
+    def _transition_call(self, conversation_id: str, change: Transition, now: float) -> tuple[list[str], list[Any]]:
+        """Step 1 of a transition: the state change and its pending event record."""
         k = self._keys
-        reply = await self._transition(
-            keys=[k.conversation(conversation_id), k.agents, k.agent_last_assigned, k.queued_skills,
-                  k.pending_events(conversation_id)],
-            args=[conversation_id, k.queue_prefix, k.active_prefix, k.state_index_prefix, _time(now),
-                  " ".join(change.allowed_from), change.to_state, change.agent_id, change.skill or "",
-                  "" if change.priority is None else str(int(change.priority)), change.queue,
-                  "1" if change.queue_front else "0", change.event, change.actor_role, change.actor_id,
-                  _pack(change.data or {}), PENDING_EVENTS_KEPT, *_extra_fields(change)])
+        keys = [k.conversation(conversation_id), k.agents, k.agent_last_assigned, k.queued_skills,
+                k.pending_events(conversation_id), k.routing_clock]
+        args = [conversation_id, k.queue_prefix, k.active_prefix, k.state_index_prefix, _time(now),
+                " ".join(change.allowed_from), change.to_state, change.agent_id, change.skill or "",
+                "" if change.priority is None else str(int(change.priority)), change.queue,
+                "1" if change.queue_front else "0", change.event, change.actor_role, change.actor_id,
+                _pack(change.data or {}), PENDING_EVENTS_KEPT, *_extra_fields(change)]
+        return keys, args
+
+    @staticmethod
+    def _transitioned(reply: Sequence[Any]) -> tuple[Conversation, Sequence[bytes]]:
         if reply[0] != b"ok":
             raise refusal(reply[0].decode())
         conversation = _conversation(_pairs(reply[1]))
         assert conversation is not None
-        return conversation, await self._log_events(conversation_id, reply[2])
+        return conversation, reply[2]
 
-    async def _log_events(self, conversation_id: str, records: Sequence[bytes]) -> LogEntry:
+    def _log_call(self, conversation_id: str,
+                  records: Sequence[bytes]) -> tuple[list[str], list[Any], dict[str, Any]]:
         """Step 2 of a transition: log the pending event records (the last one
-        is this transition's) and return this transition's entry."""
+        is this transition's); also returns this transition's entry fields."""
         args: list[Any] = [self._retention, self._keys.channel(conversation_channel(conversation_id)),
                            _PUBLICATION_HEAD + _pack(conversation_id)]
         entry_fields: dict[str, Any] = {}
         for record in records:
-            n, event, state, agent_id, skill, role, actor, now, details = msgpack.unpackb(record, raw=True)
+            n, event, state, agent_id, skill, role, actor, now, details, tick = msgpack.unpackb(record, raw=True)
             state, agent_id, skill = state.decode(), agent_id.decode(), skill.decode()
             entry_fields = {"kind": "event", "sender_role": role.decode(), "sender_id": actor.decode(),
                             "body": event.decode(), "ts": float(now), "client_msg_id": "",
-                            "data": event_data(_unpack(details), state, agent_id, skill)}
+                            "data": event_data(_unpack(details), state, agent_id, skill, tick)}
             args += ["", n, state, _pack(entry_fields)]
-        _, seq, _, _ = await self._append(keys=self._message_keys(conversation_id), args=args)
+        return self._message_keys(conversation_id), args, entry_fields
+
+    @staticmethod
+    def _logged(conversation_id: str, reply: Sequence[Any], entry_fields: dict[str, Any]) -> LogEntry:
+        _, seq, _, _ = reply
         return entry_from_fields(conversation_id, int(seq), entry_fields)
 
     async def assign(self, conversation_id: str, agent_id: str, now: float,
                      allowed_from: tuple[str, ...] = ("queued",), data: dict[str, Any] | None = None) -> AssignResult:
-        if not agent_id:
-            return AssignResult(False, "unknown_agent")
-        try:
-            conv, _ = await self.transition(conversation_id, assignment(agent_id, allowed_from, data), now)
-        except StoreError as exc:
-            return AssignResult(False, exc.code)
-        return AssignResult(True, "", conv)
+        return await try_assign(self, conversation_id, agent_id, now, allowed_from, data)
 
     # --- the message log ------------------------------------------------------
     def _message_keys(self, conversation_id: str) -> list[str]:
@@ -405,13 +441,21 @@ class RedisStore:
 
     # --- routing explanations -----------------------------------------------------
     async def add_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int = 20) -> None:
-        key = self._keys.routing_records(conversation_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, _pack(record))
-            if keep > 0:
-                pipe.ltrim(key, -keep, -1)
-            else:
-                pipe.delete(key)
+        await self.add_routing_records([(conversation_id, record)], keep)
+
+    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]], keep: int = 20) -> None:
+        if not records:
+            return
+        # RPUSH then LTRIM on one key from one connection: no other client's
+        # command can make the trim drop a record it should keep.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for conversation_id, record in records:
+                key = self._keys.routing_records(conversation_id)
+                pipe.rpush(key, _pack(record))
+                if keep > 0:
+                    pipe.ltrim(key, -keep, -1)
+                else:
+                    pipe.delete(key)
             await pipe.execute()
 
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
@@ -443,9 +487,17 @@ class RedisStore:
         return [float(v) for v in await self._redis.lrange(self._keys.samples(check_kind(kind), key), 0, -1)]
 
 
+REDIS_POOL_SIZE = 64  # connections per process for commands (pub/sub has its own)
+REDIS_POOL_WAIT_SECONDS = 10.0  # a command waits this long for a free connection, then fails
+
+
 def open_redis_engine(url: str, *, prefix: str, log_retention: int) -> Engine:
     """A Redis engine; nothing connects until the first command."""
-    client = aioredis.Redis.from_url(url, decode_responses=False)
+    # Commands beyond the pool's size wait for a free connection instead of
+    # failing with MaxConnectionsError (redis-py's default pool does not wait).
+    pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=False, max_connections=REDIS_POOL_SIZE,
+                                                    timeout=REDIS_POOL_WAIT_SECONDS)
+    client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     keys = Keys(prefix)
     return Engine("redis", RedisStore(client, keys, log_retention=log_retention),
                   RedisBroker(url, keys, publisher=client))

@@ -75,15 +75,15 @@ async def test_a_transition_interrupted_between_its_steps_is_completed_by_the_ne
     await add_agent(store, "ann")
     await queued(store, "c1")
     # The node dies after the routing step: the event is recorded but not logged.
-    original = store._log_events
+    original = store._log_call
 
-    async def crash(*args: object) -> None:
+    def crash(*args: object) -> None:
         raise ConnectionError("node died")
 
-    store._log_events = crash  # type: ignore[method-assign]
+    store._log_call = crash  # type: ignore[method-assign,assignment]
     with pytest.raises(ConnectionError):
         await store.transition("c1", plan("queued", "assign", agent_id="ann"), T0 + 1)
-    store._log_events = original  # type: ignore[method-assign]
+    store._log_call = original  # type: ignore[method-assign]
     assert [e.body for e in (await store.read("c1", 0)).entries] == ["queued"]
     assert (await store.get_conversation("c1")).state == "assigned"  # type: ignore[union-attr]
     # The next transition logs the missing event first, then its own, each once.

@@ -43,12 +43,13 @@ async def test_queue_then_assign(engine: Engine) -> None:
     assert await store.queued_skills() == ["billing"]
     assert (entry.seq, entry.kind, entry.body, entry.sender_role, entry.sender_id, entry.ts) == (
         1, "event", "queued", "visitor", "v1", T0 + 1)
-    assert entry.data == {"state": "queued", "agent_id": "", "skill": "billing"}
+    assert without_tick(entry.data) == {"state": "queued", "agent_id": "", "skill": "billing"}
 
     conv, entry = await store.transition("c1", plan("queued", "assign", agent_id="ann", note="best match"), T0 + 2)
     assert (conv.state, conv.agent_id, conv.assigned_at) == ("assigned", "ann", T0 + 2)
     assert entry.seq == 2 and entry.body == "assigned"
-    assert entry.data == {"agent_id": "ann", "note": "best match", "state": "assigned", "skill": "billing"}
+    assert without_tick(entry.data) == {"agent_id": "ann", "note": "best match", "state": "assigned",
+                                        "skill": "billing"}
     assert await store.queue("billing") == [] and await store.queued_skills() == []
     assert (await store.agent_runtime())["ann"] == {"load": 1, "last_assigned_at": T0 + 2, "status": "online"}
     assert [c.conversation_id for c in await store.agent_conversations("ann")] == ["c1"]
@@ -81,13 +82,35 @@ async def test_assign_reports_refusals(engine: Engine) -> None:
     await queued(store, "c2")
     ok = await store.assign("c1", "ann", T0 + 1, data={"score": 0.9})
     assert ok.ok and ok.conversation is not None and ok.conversation.agent_id == "ann"
-    assert (await store.read("c1", 0)).entries[-1].data == {
+    assert without_tick((await store.read("c1", 0)).entries[-1].data) == {
         "score": 0.9, "agent_id": "ann", "state": "assigned", "skill": "general"}
     assert (await store.assign("c2", "ann", T0 + 2)).reason == "at_capacity"
     assert (await store.assign("c1", "ann", T0 + 2)).reason == "bad_state"
     assert (await store.assign("c2", "ghost", T0 + 2)).reason == "unknown_agent"
     assert (await store.assign("nope", "ann", T0 + 2)).reason == "unknown_conversation"
     assert (await store.assign("c2", "", T0 + 2)).ok is False
+
+
+async def test_transition_many_applies_each_in_order_and_returns_refusals(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann", capacity=2)
+    await add_agent(store, "bo", capacity=1)
+    for cid in ("c1", "c2", "c3", "c4"):
+        await queued(store, cid)
+    assign = {a: plan("queued", "assign", agent_id=a) for a in ("ann", "bo")}
+    results = await store.transition_many([("c1", assign["ann"]), ("c2", assign["bo"]), ("c3", assign["bo"]),
+                                           ("nope", assign["ann"]), ("c1", assign["ann"]), ("c4", assign["ann"])],
+                                          T0 + 1)
+    assert [r.code if isinstance(r, StoreError) else r[0].agent_id for r in results] == [
+        "ann", "bo", "at_capacity", "unknown_conversation", "bad_state", "ann"]
+    assert [r[1].seq for r in results if not isinstance(r, StoreError)] == [2, 2, 2]
+    ticks = [r[1].data["tick"] for r in results if not isinstance(r, StoreError)]
+    assert ticks == sorted(ticks) and len(set(ticks)) == 3  # applied in the order given
+    runtime = await store.agent_runtime()
+    assert (runtime["ann"]["load"], runtime["bo"]["load"]) == (2, 1)
+    assert [c.conversation_id for c in await store.queue("general")] == ["c3"]
+    assert [e.body for e in (await store.read("c4", 0)).entries] == ["queued", "assigned"]
+    assert await store.transition_many([], T0 + 2) == []
 
 
 async def test_transfer_to_agent_moves_the_load(engine: Engine) -> None:
@@ -102,7 +125,7 @@ async def test_transfer_to_agent_moves_the_load(engine: Engine) -> None:
     assert (runtime["ann"]["load"], runtime["bob"]["load"]) == (0, 1)
     assert runtime["bob"]["last_assigned_at"] == T0 + 5 and runtime["ann"]["last_assigned_at"] == T0 + 1
     last = (await store.read("c1", 0)).entries[-1]
-    assert (last.body, last.data) == ("transferred", {
+    assert (last.body, without_tick(last.data)) == ("transferred", {
         "from_agent": "ann", "to_agent": "bob", "note": "needs billing",
         "state": "assigned", "agent_id": "bob", "skill": "general"})
 
@@ -210,3 +233,28 @@ async def test_routing_records_are_capped(engine: Engine) -> None:
     records = await store.routing_records("c1")
     assert [r["n"] for r in records] == list(range(5, 25))
     assert records[0]["candidates"] == [{"agent": "ann", "score": 0.5}]
+
+
+async def test_routing_records_in_a_batch_keep_their_order_and_cap(engine: Engine) -> None:
+    store = engine.store
+    await store.add_routing_records([("c1", {"n": 0}), ("c2", {"n": 0}), ("c1", {"n": 1})], keep=20)
+    await store.add_routing_records([("c1", {"n": n}) for n in range(2, 6)], keep=3)
+    await store.add_routing_records([])
+    assert [r["n"] for r in await store.routing_records("c1")] == [3, 4, 5]
+    assert [r["n"] for r in await store.routing_records("c2")] == [0]
+
+
+def without_tick(data: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in data.items() if k != "tick"}
+
+
+async def test_every_routing_change_gets_the_next_tick(engine: Engine) -> None:
+    """Ticks order routing changes across conversations, whatever the callers' clocks said."""
+    store = engine.store
+    await add_agent(store, "ann", capacity=5)
+    ticks = []
+    for cid, when in (("c1", T0 + 50), ("c2", T0), ("c3", T0 + 20)):
+        await queued(store, cid, when)
+        await act(store, cid, "assign", when, agent_id="ann")
+        ticks += [e.data["tick"] for e in (await store.read(cid, 0)).entries]
+    assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks) == 6

@@ -8,6 +8,7 @@
 -- KEYS[3] = last assignment hash   <prefix>:{rt}:agent_last
 -- KEYS[4] = queued skills set      <prefix>:{rt}:skills
 -- KEYS[5] = pending events list    <prefix>:{rt}:pending:<id>
+-- KEYS[6] = routing clock          <prefix>:{rt}:clock
 -- ARGV[1] = conversation id
 -- ARGV[2] = queue key prefix       <prefix>:{rt}:queue:       (+ skill)
 -- ARGV[3] = active set key prefix  <prefix>:{rt}:active:      (+ agent id)
@@ -29,7 +30,8 @@
 -- Returns {"ok", conversation hash as a flat list, pending event records oldest
 -- first} or {refusal}: "unknown_conversation", "bad_state", "unknown_agent",
 -- "at_capacity". An event record is a msgpack array
--- {n, event, state, agent_id, skill, actor_role, actor_id, now, details}.
+-- {n, event, state, agent_id, skill, actor_role, actor_id, now, details, tick}
+-- where tick numbers the change in one order shared by every conversation.
 
 -- Keep in step with chatd.store.lifecycle.queue_score.
 local LIMIT, BAND, SPAN = 500, 1001, 4000000000000
@@ -100,6 +102,8 @@ if to_state == 'closed' then redis.call('HSET', conv, 'closed_at', now) end
 for i = 18, #ARGV, 2 do redis.call('HSET', conv, ARGV[i], ARGV[i + 1]) end
 
 local n = redis.call('HINCRBY', conv, 'tn', 1)
-redis.call('RPUSH', KEYS[5], cmsgpack.pack({n, ARGV[13], to_state, owner, skill, ARGV[14], ARGV[15], now, ARGV[16]}))
+local tick = redis.call('INCR', KEYS[6])
+redis.call('RPUSH', KEYS[5], cmsgpack.pack({n, ARGV[13], to_state, owner, skill, ARGV[14], ARGV[15], now, ARGV[16],
+                                            tick}))
 redis.call('LTRIM', KEYS[5], -tonumber(ARGV[17]), -1)
 return {'ok', redis.call('HGETALL', conv), redis.call('LRANGE', KEYS[5], 0, -1)}
