@@ -1,7 +1,8 @@
 """Latency of the routing policy on a large snapshot.
 
 Measures, per call, :func:`router.policy.decide` over 1,000 agents for
-requests drawn from 10,000 queued conversations, and
+requests drawn from 10,000 queued conversations, :func:`router.policy.decide_queue`
+over the whole queue (as the routing worker drains it), and
 :func:`router.policy.pick_for_agent` over those 10,000 queued conversations.
 Two snapshot shapes are measured: one skill group holding every agent (the
 worst case for ``decide``: every agent is a candidate) and 20 skill groups
@@ -31,7 +32,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from router.model import AgentIndex, AgentSnapshot, ConversationRequest, SkillGroup
-from router.policy import decide, pick_for_agent
+from router.policy import decide, decide_queue, pick_for_agent
+from router.queueing import queue_order
 
 __all__ = ["build_snapshot", "main", "measure"]
 
@@ -135,7 +137,26 @@ def run_shape(label: str, agents: int, queued: int, skills: int, skills_per_agen
     own_queues = [queues_of[tuple(sorted(taker.skills))] for taker in takers]
     results["pick_for_agent_own_skill_queues"] = measure(
         lambda n: pick_for_agent(takers[n], own_queues[n], groups, NOW), max(samples // 4, 20))
+    results["decide_queue_whole_queue"] = measure_queue(snapshot, requests, groups)
     return results
+
+
+def measure_queue(snapshot: list[AgentSnapshot], requests: list[ConversationRequest],
+                  groups: dict[str, SkillGroup], runs: int = 5) -> dict[str, Any]:
+    """decide_queue() over every queued request in queue order, as the routing
+    worker drains a queue (report limit 20, every offer applied): the whole
+    call and the mean per decision, best and worst of ``runs``."""
+    order = queue_order(requests, NOW, groups)
+    totals = []
+    offers = 0
+    for _ in range(runs):
+        index = AgentIndex(snapshot)
+        began = time.perf_counter_ns()
+        decisions = decide_queue(order, index, groups, NOW, report_limit=20)
+        totals.append(time.perf_counter_ns() - began)
+        offers = sum(1 for d in decisions if d.agent_id is not None)
+    return {"requests": len(order), "offers": offers, "best_total_ms": min(totals) / 1e6,
+            "worst_total_ms": max(totals) / 1e6, "mean_us_per_decision": min(totals) / 1000 / len(order)}
 
 
 def _print(results: Sequence[dict[str, Any]]) -> None:
@@ -144,7 +165,11 @@ def _print(results: Sequence[dict[str, Any]]) -> None:
               f"{shape['mean_candidates_per_decision']:.0f} candidates per decision on average, "
               f"AgentIndex built in {shape['agent_index_build_us'] / 1000:.2f} ms")
         for name, figures in shape.items():
-            if isinstance(figures, dict):
+            if name == "decide_queue_whole_queue":
+                print(f"  {name:34s} {figures['requests']} requests ({figures['offers']} offers) in "
+                      f"{figures['best_total_ms']:.1f}-{figures['worst_total_ms']:.1f} ms, "
+                      f"{figures['mean_us_per_decision']:.1f} us per decision")
+            elif isinstance(figures, dict):
                 print(f"  {name:34s} p50 {figures['p50_us'] / 1000:7.3f} ms   "
                       f"p99 {figures['p99_us'] / 1000:7.3f} ms   "
                       f"max {figures['max_us'] / 1000:7.3f} ms   ({figures['samples']} calls)")

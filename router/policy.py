@@ -45,6 +45,7 @@ first with their rank, score and sort key, then the dropped ones by
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from operator import itemgetter
@@ -67,6 +68,7 @@ __all__ = [
     "OfferLapse",
     "ScoreWeights",
     "decide",
+    "decide_queue",
     "eligibility",
     "offer_expires_at",
     "on_offer_timeout",
@@ -366,6 +368,116 @@ def _decision(request: ConversationRequest, agent_id: str | None, outcome: str, 
         reason, now, search.reports(), ORDERINGS[group.algorithm], search.counts,
         cursor,
     )
+
+
+# Algorithms whose ranking key depends only on the agent (not on the request
+# or a cursor), so a ranking can be kept across the requests of one queue.
+_LADDER_ALGORITHMS = frozenset({"skills_load", "least_busy", "longest_idle"})
+
+
+class _Ladder:
+    """The available agents of one skill, ranked, kept sorted while a queue
+    is drained: an offer changes only the chosen agent's entry."""
+
+    __slots__ = ("algorithm", "entries", "keys", "skill")
+
+    def __init__(self, index: AgentIndex, skill: str, algorithm: str, now: float,
+                 weights: ScoreWeights) -> None:
+        self.skill, self.algorithm = skill, algorithm
+        self.entries = _rank(index, _NO_REQUEST, skill, algorithm, "group", now, None, weights,
+                             _Search(None), None)
+        self.keys = {entry[1].agent_id: entry[0] for entry in self.entries}
+
+    def refresh(self, agent: AgentSnapshot, available: bool, now: float, weights: ScoreWeights) -> None:
+        old = self.keys.pop(agent.agent_id, None)
+        if old is not None:
+            del self.entries[bisect_left(self.entries, (old,))]
+        if available:
+            entry = _score_one(agent, self.skill, self.algorithm, now, weights)
+            self.keys[agent.agent_id] = entry[0]
+            insort(self.entries, entry)
+
+
+_NO_REQUEST = ConversationRequest("", "")
+
+
+def decide_queue(
+    requests: Iterable[ConversationRequest],
+    index: AgentIndex,
+    groups: Mapping[str, SkillGroup],
+    now: float,
+    *,
+    rr_cursors: dict[str, str] | None = None,
+    weights: ScoreWeights = DEFAULT_WEIGHTS,
+    report_limit: int | None = None,
+) -> list[Decision]:
+    """Decide a whole queue at ``now``, in the given order, as calling
+    :func:`decide` for each request and applying every offer to ``index``
+    (``active`` + 1, ``last_assigned_at`` = ``now``) before the next would.
+
+    ``index`` is updated in place and ``rr_cursors`` too. The decisions are
+    exactly those of that loop; it is faster on long queues: a request
+    without a preferred or excluded agent, in a group ranked by agent alone,
+    is answered from a ranking kept sorted across the queue (an offer moves
+    only the chosen agent), and one that would fail as the previous such
+    request failed, with nothing offered in between, reuses that answer.
+    """
+    cursors = rr_cursors if rr_cursors is not None else {}
+    ladders: dict[str, _Ladder] = {}
+    unmatched: dict[tuple[str, bool], Decision] = {}
+    decisions: list[Decision] = []
+    for request in requests:
+        group = groups.get(request.skill) or SkillGroup(request.skill)
+        plain = request.preferred_agent_id is None and not request.excluded_agent_ids
+        fallback = group.fallback_group is not None and now - request.enqueued_at >= group.sticky_budget_seconds
+        decision = None
+        if plain:
+            failed = unmatched.get((request.skill, fallback))
+            if failed is not None:
+                decision = replace(failed, conversation_id=request.conversation_id)
+            elif group.algorithm in _LADDER_ALGORITHMS and report_limit is not None:
+                decision = _from_ladder(request, group, index, ladders, now, weights, report_limit)
+        if decision is None:
+            decision = decide(request, index, groups, now, rr_cursors=cursors, weights=weights,
+                              report_limit=report_limit)
+        decisions.append(decision)
+        if decision.agent_id is None:
+            if plain:
+                unmatched[(request.skill, fallback)] = decision
+            continue
+        unmatched.clear()
+        chosen = index.by_id[decision.agent_id]
+        chosen = replace(chosen, active=chosen.active + 1, last_assigned_at=now)
+        index.update(chosen)
+        for skill, ladder in ladders.items():
+            if skill in chosen.skills:
+                ladder.refresh(chosen, chosen.agent_id in index.available(skill), now, weights)
+        if decision.rr_cursor is not None:
+            cursors[decision.group] = decision.rr_cursor
+    return decisions
+
+
+def _from_ladder(request: ConversationRequest, group: SkillGroup, index: AgentIndex,
+                 ladders: dict[str, _Ladder], now: float, weights: ScoreWeights,
+                 limit: int) -> Decision | None:
+    """The group-stage decision from the kept ranking, or ``None`` when
+    :func:`decide` must answer (nobody available in the group, or too few
+    kept agents to fill the report without listing dropped ones)."""
+    ladder = ladders.get(group.name)
+    if ladder is None or ladder.algorithm != group.algorithm:
+        ladder = ladders[group.name] = _Ladder(index, group.name, group.algorithm, now, weights)
+    kept = len(ladder.entries)
+    if kept == 0 or kept < limit:
+        return None
+    search = _Search(limit)
+    counts = search.counts
+    for reason, count in index.unavailable_counts(group.name).items():
+        if count:
+            counts[reason] = count
+    counts["kept"] = kept
+    search.keep(ladder.entries, group.name, "group")
+    return _decision(request, ladder.entries[0][1].agent_id, "offer", "group", group, now, "group_match",
+                     search, None)
 
 
 def pick_for_agent(

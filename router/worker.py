@@ -36,7 +36,7 @@ from chatd import conversation as lifecycle
 from chatd.model import Agent, Conversation
 from chatd.store.base import Store, StoreError, agent_channel, conversation_channel, supervisor_channel
 from router.model import AgentIndex, AgentSnapshot, ConversationRequest, Decision, SkillGroup
-from router.policy import decide, offer_expires_at, on_offer_timeout
+from router.policy import decide_queue, offer_expires_at, on_offer_timeout
 from router.queueing import ShiftSchedule, estimate_wait_seconds, is_on_shift, queue_order
 
 __all__ = [
@@ -52,7 +52,8 @@ log = logging.getLogger("chatd.router")
 
 FRONT_BOOST = 100_000  # priority added to requeued-at-front conversations so they lead their queue
 DEFAULT_HANDLE_SECONDS = 180.0  # wait estimates before any handle time was measured
-EXPLAIN_LIMIT = 50  # candidates listed per decision (counts by reason stay complete)
+EXPLAIN_LIMIT = 20  # candidates listed per decision (counts by reason stay complete)
+APPLY_BATCH = 200  # decisions applied per pipelined batch while draining a queue
 
 
 class Publisher(Protocol):
@@ -236,67 +237,76 @@ class RoutingWorker:
             enqueued_at=conversation.queued_at, excluded_agent_ids=conversation.excluded())
 
     async def _drain(self, skill: str, snap: Snapshot) -> int:
+        """Decide every queued conversation of ``skill`` in queue order.
+
+        The policy decides the whole queue on the snapshot (each offer counts
+        against the agent at once); the decisions are then applied in batches
+        of ``APPLY_BATCH``: the store transitions in two pipelined round trips
+        (:meth:`Store.transition_many`), the explanations in one, and the
+        agents told. A transition the store refuses (another node took the
+        slot or the conversation) leaves that conversation waiting for the
+        next pass.
+        """
         queued = await self.store.queue(skill)
         if not queued:
             return 0
         by_id = {c.conversation_id: c for c in queued}
         groups = {**{s: default_group(s) for s in {skill}}, **snap.groups}
         order = queue_order([self._request(c) for c in queued], snap.now, groups)
-        routed = 0
-        waiting: list[ConversationRequest] = []
-        for request in order:
-            decision = decide(request, snap.index, groups, snap.now, rr_cursors=self._rr_cursors,
-                              report_limit=EXPLAIN_LIMIT)
-            if decision.agent_id is None:
-                waiting.append(request)
-                await self._explain(decision)
-                continue
-            if await self._offer(by_id[request.conversation_id], decision, snap):
-                routed += 1
-            else:
-                waiting.append(request)
+        decisions = decide_queue(order, snap.index, groups, snap.now, rr_cursors=self._rr_cursors,
+                                 report_limit=EXPLAIN_LIMIT)
+        offers = [decision for decision in decisions if decision.agent_id is not None]
+        await self._explain([decision for decision in decisions if decision.agent_id is None])
+        placed: set[str] = set()
+        for start in range(0, len(offers), APPLY_BATCH):
+            placed.update(await self._offer([(by_id[d.conversation_id], d) for d in offers[start:start + APPLY_BATCH]],
+                                            snap))
+        waiting = [request for request in order if request.conversation_id not in placed]
         await self._announce(skill, waiting, snap)
-        return routed
+        return len(placed)
 
-    async def _offer(self, conversation: Conversation, decision: Decision, snap: Snapshot) -> bool:
-        agent_id = decision.agent_id
-        assert agent_id is not None
-        group = snap.group(decision.group or conversation.skill)
-        expires = offer_expires_at(group, snap.now)
-        action = "assign" if expires is None else "offer"
-        change = lifecycle.plan("queued", action, agent_id=agent_id,
-                                data={"stage": decision.stage, "group": decision.group})
-        change = dataclasses.replace(change, fields={"queue_front": 0, "offer_expires_at": expires or 0.0})
-        try:
-            updated, _ = await self.store.transition(conversation.conversation_id, change, snap.now)
-        except StoreError as exc:
-            if exc.code == "at_capacity":  # another node filled the agent first
-                agent = snap.index.by_id[agent_id]
-                snap.index.update(dataclasses.replace(agent, active=agent.capacity))
-            return False
-        agent = snap.index.by_id[agent_id]
-        snap.index.update(dataclasses.replace(agent, active=agent.active + 1, last_assigned_at=snap.now))
-        if decision.rr_cursor is not None and decision.group:
-            self._rr_cursors[decision.group] = decision.rr_cursor
-        self._explained.pop(conversation.conversation_id, None)
-        self._announced.pop(conversation.conversation_id, None)
-        await self.store.add_routing_record(conversation.conversation_id, {
-            "kind": "decision", "action": action, "offer_expires_at": expires, **decision.to_dict()})
-        if self.on_assigned is not None:
-            self.on_assigned()
-        await self.publisher.publish_assigned(agent_id, updated.to_dict())
-        return True
+    async def _offer(self, batch: list[tuple[Conversation, Decision]], snap: Snapshot) -> set[str]:
+        """Apply decisions (the snapshot already counts them against their
+        agents); returns the conversations placed."""
+        changes = []
+        records = []
+        for conversation, decision in batch:
+            group = snap.group(decision.group or conversation.skill)
+            expires = offer_expires_at(group, snap.now)
+            action = "assign" if expires is None else "offer"
+            profile = snap.profiles.get(decision.agent_id or "")
+            change = lifecycle.plan("queued", action, agent_id=decision.agent_id,
+                                    data={"stage": decision.stage, "group": decision.group,
+                                          "agent_name": profile.name if profile else ""})
+            changes.append((conversation.conversation_id,
+                            dataclasses.replace(change, fields={"queue_front": 0, "offer_expires_at": expires or 0.0})))
+            records.append((conversation.conversation_id, {"kind": "decision", "action": action,
+                                                           "offer_expires_at": expires, **decision.to_dict()}))
+        results = await self.store.transition_many(changes, snap.now)
+        placed = [(record, result[0]) for record, result in zip(records, results, strict=True)
+                  if not isinstance(result, StoreError)]  # refused: another node took the slot or the conversation
+        for (cid, _), _ in placed:
+            self._explained.pop(cid, None)
+            self._announced.pop(cid, None)
+            if self.on_assigned is not None:
+                self.on_assigned()
+        await self.store.add_routing_records([record for record, _ in placed])
+        await asyncio.gather(*(self.publisher.publish_assigned(updated.agent_id, updated.to_dict())
+                               for _, updated in placed))
+        return {cid for (cid, _), _ in placed}
 
-    async def _explain(self, decision: Decision) -> None:
-        """Record why a conversation still waits, when the reason changed."""
-        key = (decision.stage, decision.reason)
-        if self._explained.get(decision.conversation_id) == key:
-            return
-        self._explained[decision.conversation_id] = key
+    async def _explain(self, decisions: list[Decision]) -> None:
+        """Record why conversations still wait, where the reason changed."""
+        records = []
+        for decision in decisions:
+            key = (decision.stage, decision.reason)
+            if self._explained.get(decision.conversation_id) == key:
+                continue
+            self._explained[decision.conversation_id] = key
+            records.append((decision.conversation_id, {"kind": "decision", "action": "queue", **decision.to_dict()}))
         if len(self._explained) > 50_000:
             self._explained.clear()
-        await self.store.add_routing_record(decision.conversation_id, {"kind": "decision", "action": "queue",
-                                                                       **decision.to_dict()})
+        await self.store.add_routing_records(records)
 
     # --- telling visitors and the floor -----------------------------------------------------
     async def queue_stats(self, skill: str, snap: Snapshot | None = None) -> dict[str, Any]:
@@ -323,6 +333,7 @@ class RoutingWorker:
         capacity, free = self._serving(skill, snap)
         handle_times = await self.store.samples("handle_time", skill)
         length = len(waiting)
+        sends = []
         for position, request in enumerate(waiting, start=1):
             wait = estimate_wait_seconds(position, capacity, handle_times, free_slots=free,
                                          default_handle_seconds=DEFAULT_HANDLE_SECONDS)
@@ -331,9 +342,13 @@ class RoutingWorker:
             if self._announced.get(request.conversation_id) == key:
                 continue
             self._announced[request.conversation_id] = key
-            await self.publisher.publish_signal(conversation_channel(request.conversation_id), {
+            sends.append(self.publisher.publish_signal(conversation_channel(request.conversation_id), {
                 "type": "queue", "conversation_id": request.conversation_id, "position": position,
-                "length": length, "eta_seconds": None if wait is None else eta})
+                "length": length, "eta_seconds": None if wait is None else eta}))
+            if len(sends) >= APPLY_BATCH:
+                await asyncio.gather(*sends)
+                sends.clear()
+        await asyncio.gather(*sends)
         if len(self._announced) > 50_000:
             self._announced.clear()
         predicted = estimate_wait_seconds(length + 1, capacity, handle_times, free_slots=free,

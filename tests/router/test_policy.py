@@ -54,7 +54,7 @@ def reasons(decision: Decision) -> dict[str, str]:
 def test_exports() -> None:
     assert set(policy.__all__) == {
         "DEFAULT_WEIGHTS", "ORDERINGS", "OfferLapse", "ScoreWeights", "WAITABLE_REASONS",
-        "decide", "eligibility", "offer_expires_at", "on_offer_timeout", "pick_for_agent",
+        "decide", "decide_queue", "eligibility", "offer_expires_at", "on_offer_timeout", "pick_for_agent",
     }
     assert set(model.__all__) == {
         "AGENT_STATUSES", "ALGORITHMS", "OUTCOMES", "REASONS", "STAGES", "AgentIndex",
