@@ -35,6 +35,9 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
         ws="websockets-sansio", ws_per_message_deflate=False, ws_max_size=WS_HARD_LIMIT,
+        # Clients ping at least every heartbeat and silent ones are closed by the
+        # idle sweep: protocol-level pings from the server would only cost CPU.
+        ws_ping_interval=None, ws_ping_timeout=None,
         lifespan="on", log_level=settings.log_level, access_log=False,
         timeout_graceful_shutdown=max(1, int(settings.drain_seconds)), server_header=False,
     )

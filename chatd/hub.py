@@ -46,6 +46,7 @@ class Hub:
         self._agents: dict[str, set[Session]] = {}
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
+        self._signals: set[asyncio.Task[None]] = set()  # best-effort publishes in flight
         self._on_agent_assigned: Callable[[str, dict[str, Any]], None] | None = None
         self._on_agent_gone: Callable[[str], None] | None = None
 
@@ -181,6 +182,18 @@ class Hub:
 
     async def publish_signal(self, channel: str, frame: dict[str, Any], skip: tuple[str, str] | None = None) -> None:
         await self.broker.publish(channel, pack_publication("signal", {"frame": frame, "skip": skip}))
+
+    def publish_signal_soon(self, channel: str, frame: dict[str, Any], skip: tuple[str, str] | None = None) -> None:
+        """Publish a best-effort signal (typing, read) without making the
+        caller wait: a client's reader goes on to its next frame at once."""
+        task = asyncio.get_running_loop().create_task(self.publish_signal(channel, frame, skip))
+        self._signals.add(task)
+        task.add_done_callback(self._signal_published)
+
+    def _signal_published(self, task: asyncio.Task[None]) -> None:
+        self._signals.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.metrics.signals_lost.inc()
 
     async def publish_assigned(self, agent_id: str, conversation: dict[str, Any]) -> None:
         await self.broker.publish(agent_channel(agent_id), pack_publication("assigned", {"conversation": conversation}))

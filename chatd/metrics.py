@@ -10,7 +10,8 @@ __all__ = ["Metrics"]
 
 
 class Metrics:
-    __slots__ = ("ack_latency", "assignments", "connections", "draining", "errors", "messages", "registry")
+    __slots__ = ("ack_latency", "assignments", "connections", "draining", "errors", "messages", "registry",
+                 "signals_lost")
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -24,6 +25,9 @@ class Metrics:
             registry=self.registry)
         self.errors = Counter("chatd_errors_total", "Error frames sent, by code.", ["code"],
                               registry=self.registry)
+        self.signals_lost = Counter("chatd_signals_lost_total",
+                                    "Typing and read signals that could not be published (best effort).",
+                                    registry=self.registry)
         self.assignments = Counter("chatd_assignments_total", "Conversations assigned to agents.",
                                    registry=self.registry)
         self.draining = Gauge("chatd_draining", "1 while the node drains.", registry=self.registry)

@@ -16,7 +16,7 @@ from chatd import conversation as lifecycle
 from chatd.bot.base import Bot, BotStart, NoBot
 from chatd.hub import Hub
 from chatd.metrics import Metrics
-from chatd.model import AppendResult, Conversation
+from chatd.model import AppendResult, Conversation, Site
 from chatd.store.base import Store, StoreError, conversation_channel
 from router.base import Router
 
@@ -35,6 +35,11 @@ def _new_conversation_id() -> str:
     return "c_" + secrets.token_urlsafe(9)
 
 
+SITE_CACHE_SECONDS = 5.0
+SITE_CACHE_LIMIT = 10_000  # site keys remembered (unknown ones too) before the cache starts over
+ON_DUTY_CACHE_SECONDS = 1.0
+
+
 class ChatService:
     def __init__(self, store: Store, hub: Hub, router: Router, clock: Callable[[], float], metrics: Metrics,
                  bot: Bot | None = None) -> None:
@@ -44,6 +49,37 @@ class ChatService:
         self.clock = clock
         self.metrics = metrics
         self.bot: Bot = bot or NoBot()
+        self._sites: dict[str, tuple[Site | None, float]] = {}  # site key -> (record, read at)
+        self._on_duty = (False, float("-inf"))  # (any agent connected, checked at)
+
+    # --- what every visitor hello reads, cached per node --------------------------------
+    async def site(self, site_key: str) -> Site | None:
+        """The site's record, read from the store at most every
+        ``SITE_CACHE_SECONDS`` on this node (an edit made through another
+        node is seen within that time; one made through this node at once)."""
+        now = self.clock()
+        hit = self._sites.get(site_key)
+        if hit is not None and 0 <= now - hit[1] < SITE_CACHE_SECONDS:
+            return hit[0]
+        site = await self.store.get_site(site_key)
+        if len(self._sites) >= SITE_CACHE_LIMIT:
+            self._sites.clear()
+        self._sites[site_key] = (site, now)
+        return site
+
+    def forget_site(self, site_key: str) -> None:
+        self._sites.pop(site_key, None)
+
+    def agents_changed(self) -> None:
+        """An agent connected to or left this node: check who is on duty afresh."""
+        self._on_duty = (False, float("-inf"))
+
+    async def on_duty(self) -> bool:
+        """Whether any agent is connected anywhere, checked at most every ``ON_DUTY_CACHE_SECONDS``."""
+        now = self.clock()
+        if not 0 <= now - self._on_duty[1] < ON_DUTY_CACHE_SECONDS:
+            self._on_duty = (bool(await self.store.connected_agents(now)), now)
+        return self._on_duty[0]
 
     async def conversation(self, conversation_id: str) -> Conversation:
         found = await self.store.get_conversation(conversation_id)
@@ -126,8 +162,10 @@ class ChatService:
         current = await self.conversation(conversation_id)
         if current.agent_id != agent_id:
             raise ServiceError("forbidden", "this offer is not yours")
+        agent = await self.store.get_agent(agent_id)
         accepted = await self._apply(current, "accept", current_agent=agent_id, actor_role="agent",
-                                     actor_id=agent_id, fields={"accepted_at": self.clock(), "offer_expires_at": 0.0})
+                                     actor_id=agent_id, fields={"accepted_at": self.clock(), "offer_expires_at": 0.0},
+                                     data={"agent_name": agent.name if agent else ""})
         await self.store.delete_record("missed_offers", agent_id)  # misses count in a row
         return accepted
 
@@ -168,6 +206,7 @@ class ChatService:
         updated = await self._apply(current, "close", actor_role=role, actor_id=actor_id, data=data)
         if current.agent_id:
             self.router.agent_available(current.agent_id)
+            await self.store.add_sample("closed_by_agent", current.agent_id, self.clock(), keep=1000)  # the floor
             if current.state == "assigned" and current.assigned_at:
                 # Handle times feed the queue's wait estimates.
                 await self.store.add_sample("handle_time", current.skill, self.clock() - current.assigned_at)
@@ -177,10 +216,12 @@ class ChatService:
                        note: str = "", actor_role: str = "agent") -> Conversation:
         current = await self.conversation(conversation_id)
         if to_agent:
-            if await self.store.get_agent(to_agent) is None:
+            target = await self.store.get_agent(to_agent)
+            if target is None:
                 raise ServiceError("unknown_agent")
             updated = await self._apply(current, "transfer_to_agent", current_agent=current.agent_id,
-                                        agent_id=to_agent, note=note, actor_role=actor_role, actor_id=agent_id)
+                                        agent_id=to_agent, note=note, actor_role=actor_role, actor_id=agent_id,
+                                        data={"agent_name": target.name})
             await self.hub.publish_assigned(to_agent, updated.to_dict())
         else:
             updated = await self._apply(current, "transfer_to_group", current_agent=current.agent_id,
@@ -198,10 +239,11 @@ class ChatService:
         if status == "online":
             self.router.agent_available(agent_id)
 
-    async def signal(self, conversation_id: str, frame: dict[str, Any], role: str, sender_id: str) -> None:
-        """Best-effort typing / read signals to the conversation's followers."""
+    def signal(self, conversation_id: str, frame: dict[str, Any], role: str, sender_id: str) -> None:
+        """Best-effort typing / read signals to the conversation's followers,
+        published in the background."""
         frame = {**frame, "from": {"role": role, "id": sender_id}}
-        await self.hub.publish_signal(conversation_channel(conversation_id), frame, skip=(role, sender_id))
+        self.hub.publish_signal_soon(conversation_channel(conversation_id), frame, skip=(role, sender_id))
 
     async def _apply(self, current: Conversation, action: str, fields: dict[str, Any] | None = None,
                      **kwargs: Any) -> Conversation:

@@ -18,9 +18,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatd.protocol import encode, entry_frame
+from chatd.ratelimit import TokenBucket
 from chatd.store.base import Store
 
-__all__ = ["PRIVATE_DATA", "Outgoing", "Replay", "Session", "visitor_view"]
+__all__ = ["PRIVATE_DATA", "TYPING_REPEAT_SECONDS", "Outgoing", "Replay", "Session", "visitor_view"]
+
+TYPING_REPEAT_SECONDS = 2.0  # an unchanged typing state is passed on at most this often
 
 Sender = Callable[[str | bytes], Awaitable[None]]
 
@@ -97,15 +100,13 @@ class Session:
     """
 
     __slots__ = (
-        "_burst",
+        "_bucket",
         "_close_cb",
         "_limit",
         "_queue",
-        "_rate",
         "_send",
         "_store",
-        "_tokens",
-        "_tokens_at",
+        "_typing",
         "_wakeup",
         "agent_role",
         "channels",
@@ -146,21 +147,25 @@ class Session:
         self.closed = False
         self.close_code = 0
         self.last_seen = now
-        self._rate = rate
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._tokens_at = now
+        self._bucket = TokenBucket(rate, burst, now)
         self.on_detach: Callable[[Session, str], None] | None = None
         self.watching: set[str] = set()  # conversations a supervisor monitors read-only
+        self._typing: dict[str, tuple[bool, float]] = {}  # conversation -> last typing state sent, when
 
     # --- input side -----------------------------------------------------------
     def allow_frame(self, now: float) -> bool:
         """Token bucket: ``rate`` frames/s sustained, ``burst`` at once."""
-        self._tokens = min(self._burst, self._tokens + (now - self._tokens_at) * self._rate)
-        self._tokens_at = now
-        if self._tokens < 1.0:
+        return self._bucket.take(now)
+
+    def typing_changed(self, conversation_id: str, active: bool, now: float) -> bool:
+        """Whether this client's typing signal is worth publishing: its state
+        changed, or the same state was last sent ``TYPING_REPEAT_SECONDS`` ago
+        (followers' indicators expire without it). Clients send one per
+        keystroke burst; most are dropped here."""
+        last = self._typing.get(conversation_id)
+        if last is not None and last[0] == active and now - last[1] < TYPING_REPEAT_SECONDS:
             return False
-        self._tokens -= 1.0
+        self._typing[conversation_id] = (active, now)
         return True
 
     # --- output side ----------------------------------------------------------

@@ -25,7 +25,7 @@ from chatd.protocol import (
 )
 from chatd.service import ServiceError
 from chatd.session import Session
-from chatd.store.base import agent_channel, conversation_channel, visitor_channel
+from chatd.store.base import agent_channel, conversation_channel, supervisor_channel, visitor_channel
 
 __all__ = ["agent_endpoint", "visitor_endpoint"]
 
@@ -75,6 +75,20 @@ async def _serve(ws: WebSocket, role: str) -> None:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(asyncio.shield(session.writer), 1.0)
             session.writer.cancel()
+
+
+_failures = {"logged_at": float("-inf"), "since": 0}
+FAILURE_LOG_SECONDS = 10.0  # under overload every frame may fail: one traceback per this long
+
+
+def _log_failure(now: float) -> None:
+    """Log the current exception, but at most one traceback per
+    ``FAILURE_LOG_SECONDS`` (formatting thousands a second deepens an overload)."""
+    if now - _failures["logged_at"] < FAILURE_LOG_SECONDS:
+        _failures["since"] += 1
+        return
+    log.exception("frame handling failed (%d more failures not logged since the last one)", _failures["since"])
+    _failures.update(logged_at=now, since=0)
 
 
 class _Connection:
@@ -128,7 +142,7 @@ class _Connection:
             except (WebSocketDisconnect, asyncio.CancelledError):
                 raise
             except Exception:
-                log.exception("frame handling failed")
+                _log_failure(now)
                 self._error(ProtocolError("internal_error", ref=ref))
 
     def _error(self, exc: ProtocolError) -> None:
@@ -183,11 +197,12 @@ class _Connection:
             session.push(ack)
             self.ctx.metrics.ack_latency.observe(self.ctx.clock() - started)
         elif kind == "typing":
-            await service.signal(conversation_id, {"type": "typing", "conversation_id": conversation_id,
-                                                   "active": frame["active"]}, session.role, session.principal_id)
+            if session.typing_changed(conversation_id, frame["active"], self.ctx.clock()):
+                service.signal(conversation_id, {"type": "typing", "conversation_id": conversation_id,
+                                                 "active": frame["active"]}, session.role, session.principal_id)
         elif kind == "read":
-            await service.signal(conversation_id, {"type": "read", "conversation_id": conversation_id,
-                                                   "seq": frame["seq"]}, session.role, session.principal_id)
+            service.signal(conversation_id, {"type": "read", "conversation_id": conversation_id,
+                                             "seq": frame["seq"]}, session.role, session.principal_id)
         elif kind == "close":
             await service.close(conversation_id, session.role, session.principal_id,
                                 disposition=frame.get("disposition") or "")
@@ -240,7 +255,7 @@ class _Connection:
         ctx, session = self.ctx, self.session
         now = ctx.clock()
         site_key = frame.get("site") or self.ws.query_params.get("site", "")
-        site = await ctx.store.get_site(site_key) if site_key else None
+        site = await ctx.service.site(site_key) if site_key else None
         if site is None:
             raise ProtocolError("unknown_site")
         origin = self.ws.headers.get("origin")
@@ -272,7 +287,7 @@ class _Connection:
         if name or verified:
             await ctx.store.update_visitor(site_key, visitor_id, {**({"name": name} if name else {}), **verified})
         conversations = await ctx.store.visitor_conversations(site_key, visitor_id, limit=5)
-        on_duty = bool(await ctx.store.connected_agents(now))
+        on_duty = await ctx.service.on_duty()
         ctx.hub.register(session)
         session.push({"type": "welcome", "protocol": PROTOCOL_VERSION, "role": "visitor",
                       "visitor_id": visitor_id, "token": token, "site": site.public(),
@@ -300,6 +315,7 @@ class _Connection:
         session.principal_id, session.name, session.agent_role = agent.agent_id, agent.name, agent.role
         ctx.hub.register(session)
         await ctx.store.touch_presence(agent.agent_id, ctx.settings.node_id, now + ctx.settings.presence_ttl_seconds)
+        ctx.service.agents_changed()
         status = frame.get("status") or "online"
         if status in ("online", "away", "offline") and status != agent.status:
             await ctx.store.set_agent_status(agent.agent_id, status)
@@ -311,6 +327,8 @@ class _Connection:
                       "max_frame_bytes": ctx.settings.max_frame_bytes,
                       "conversations": [_summary(c) for c in conversations]})
         await ctx.hub.join(session, agent_channel(agent.agent_id))
+        if agent.role in ("supervisor", "admin"):  # queue stats for the supervisor view
+            await ctx.hub.join(session, supervisor_channel())
         resume = frame.get("resume") or {}
         for conversation in conversations:
             await ctx.hub.attach(session, conversation.conversation_id, resume.get(conversation.conversation_id, 0))
@@ -323,7 +341,7 @@ class _Connection:
         ctx, session = self.ctx, self.session
         if session.role != "visitor":
             raise ProtocolError("unknown_type", "only visitors start conversations", ref=frame.get("ref"))
-        site = await ctx.store.get_site(session.site_key)
+        site = await ctx.service.site(session.site_key)
         skill = frame.get("skill") or (site.default_skill if site else "general")
         if frame.get("attributes"):
             await ctx.store.update_visitor(session.site_key, session.principal_id, _attributes(frame["attributes"]))

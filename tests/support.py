@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 import redis
 
+from chatd.client import ChatClient
+
 REPO = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("CHATD_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
@@ -193,3 +195,16 @@ async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def agent_and_visitor(server: ChatdProcess, agent_id: str = "ana") -> tuple[ChatClient, ChatClient, str]:
+    """A demo agent and a visitor connected to ``server``, with a conversation
+    the visitor started and the agent was given."""
+    token = await alogin(server.url, agent_id, server.passwords[agent_id])
+    agent = ChatClient(server.ws_url, "agent", token=token)
+    visitor = ChatClient(server.ws_url, "visitor")
+    await agent.connect()
+    await visitor.connect()
+    cid = (await visitor.start())["conversation_id"]
+    await agent.expect("conversation")
+    return agent, visitor, cid

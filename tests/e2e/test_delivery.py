@@ -11,18 +11,12 @@ import pytest_asyncio
 
 from chatd.client import ChatClient
 from tests.e2e.conftest import BURSTY
-from tests.support import ChatdProcess, alogin, eventually
+from tests.support import ChatdProcess, agent_and_visitor, alogin, eventually
 
 
 @pytest_asyncio.fixture
 async def pair(chatd: ChatdProcess) -> AsyncIterator[tuple[ChatClient, ChatClient, str]]:
-    token = await alogin(chatd.url, "ana", chatd.passwords["ana"])
-    agent = ChatClient(chatd.ws_url, "agent", token=token)
-    visitor = ChatClient(chatd.ws_url, "visitor")
-    await agent.connect()
-    await visitor.connect()
-    cid = (await visitor.start())["conversation_id"]
-    await agent.expect("conversation")
+    agent, visitor, cid = await agent_and_visitor(chatd)
     await eventually(lambda: len(agent.entries.get(cid, [])) >= 2)  # queued + assigned
     yield visitor, agent, cid
     await visitor.close()

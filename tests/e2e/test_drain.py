@@ -9,9 +9,8 @@ import time
 import httpx
 
 from chatd.app import create_app
-from chatd.client import ChatClient
 from chatd.settings import load_settings
-from tests.support import ChatdProcess, alogin, eventually, require_redis
+from tests.support import ChatdProcess, agent_and_visitor, eventually, require_redis
 
 
 async def test_readiness_is_503_while_draining() -> None:
@@ -29,13 +28,7 @@ async def test_sigterm_closes_clients_with_1012_and_nothing_is_lost() -> None:
     require_redis()
     server = ChatdProcess("redis", env={"CHATD_DRAIN_SECONDS": "5"}).start()
     try:
-        token = await alogin(server.url, "ana", server.passwords["ana"])
-        agent = ChatClient(server.ws_url, "agent", token=token)
-        visitor = ChatClient(server.ws_url, "visitor")
-        await agent.connect()
-        await visitor.connect()
-        cid = (await visitor.start())["conversation_id"]
-        await agent.expect("conversation")
+        agent, visitor, cid = await agent_and_visitor(server)
         for i in range(20):
             await visitor.send(cid, f"in flight {i}")
         server.signal(signal.SIGTERM)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from chatd.client import ChatClient
-from tests.support import REPO, ChatdProcess, alogin
+from tests.support import REPO, ChatdProcess, agent_and_visitor
 
 
 def readme_commands() -> list[str]:
@@ -42,13 +41,7 @@ async def test_run_command_from_a_fresh_clone(tmp_path: Path) -> None:
             assert demo.status_code == 200 and "/widget/loader.js" in demo.text
             assert (await http.get("/widget/loader.js")).status_code == 200
         assert {"ana", "bo"} <= set(server.passwords), "".join(server.output)
-        token = await alogin(server.url, "ana", server.passwords["ana"])
-        agent = ChatClient(server.ws_url, "agent", token=token)
-        visitor = ChatClient(server.ws_url, "visitor")
-        await agent.connect()
-        await visitor.connect()
-        cid = (await visitor.start())["conversation_id"]
-        await agent.expect("conversation")
+        agent, visitor, cid = await agent_and_visitor(server)
         await visitor.send(cid, "hello from the README")
         assert (await agent.expect("message"))["body"] == "hello from the README"
         await visitor.close()
