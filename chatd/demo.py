@@ -9,16 +9,20 @@ import logging
 import secrets
 
 from chatd.auth import hash_password
+from chatd.bot.runtime import seed_bot_demo
 from chatd.model import Agent, Site
 from chatd.settings import Settings
 from chatd.store.base import Store
 
-__all__ = ["DEMO_AGENTS", "DEMO_SITE", "seed_demo"]
+__all__ = ["DEMO_AGENTS", "DEMO_BOT_SITE", "DEMO_SITE", "seed_demo"]
 
 log = logging.getLogger("chatd.demo")
 
 DEMO_SITE = Site(site_key="demo", name="Demo Shop 演示商城", allowed_origins=[], secret="demo-site-secret",
                  default_skill="general")
+# The same shop with the bot answering first (bot-first is one setting: PUT /api/v1/sites/demo/bot).
+DEMO_BOT_SITE = Site(site_key="demo-bot", name="Demo Shop 演示商城 (bot first)", allowed_origins=[],
+                     secret="demo-site-secret", default_skill="general")
 
 # agent id, name, role, skills, capacity
 DEMO_AGENTS = (
@@ -37,13 +41,16 @@ async def seed_demo(store: Store, settings: Settings) -> dict[str, str]:
     if await store.list_sites():
         return {}
     await store.put_site(Site.from_dict(DEMO_SITE.to_dict()))
+    await store.put_site(Site.from_dict(DEMO_BOT_SITE.to_dict()))
+    await seed_bot_demo(store, [DEMO_SITE.site_key, DEMO_BOT_SITE.site_key], DEMO_BOT_SITE.site_key)
     passwords: dict[str, str] = {}
     for agent_id, name, role, skills, capacity in DEMO_AGENTS:
         password = secrets.token_urlsafe(9)
         passwords[agent_id] = password
         await store.put_agent(Agent(agent_id=agent_id, name=name, role=role, skills=dict(skills),
                                     capacity=capacity, password_hash=hash_password(password)))
-    lines = ["demo data loaded: site 'demo'; log in to the console with"]
+    lines = ["demo data loaded: sites 'demo' and 'demo-bot' (bot first), knowledge base, quick replies; "
+             "log in to the console with"]
     lines += [f"  demo {role:<10} {agent_id:<6} password {passwords[agent_id]}"
               for agent_id, _name, role, _skills, _cap in DEMO_AGENTS]
     print("\n".join(lines), flush=True)

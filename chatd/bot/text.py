@@ -162,7 +162,7 @@ def split_runs(text: str) -> list[tuple[str, str]]:
 # 开发票 must read 开 + 发票 so that it meets 发票 and 发票怎么开.
 _SPLITS = (("开", "发票"),)
 
-_jieba_lock = threading.Lock()
+_jieba_lock = threading.RLock()  # part_of_speech() holds it while building the tokenizer
 _jieba: jieba.Tokenizer | None = None
 
 
@@ -204,17 +204,23 @@ _tags: dict[str, str] | None = None
 def part_of_speech(word: str) -> str:
     """jieba's part-of-speech tag for a dictionary word ('n' noun, 'v' verb, ...), or ''.
 
-    The tag table is loaded on first use (about a second); build-time callers warm it.
+    The tag table is loaded on first use (a fraction of a second); build-time callers warm it.
     """
     global _tags
     if _tags is None:
         with _jieba_lock:
             if _tags is None:
-                from jieba.posseg import POSTokenizer
-
-                tagger = POSTokenizer(_tokenizer())
-                tags = dict(tagger.word_tag_tab)
-                tags.update(_tokenizer().user_word_tag_tab)
+                # Read the tags straight from the dictionary ("word freq tag" lines):
+                # importing jieba.posseg would build two taggers, seconds each.
+                tokenizer = _tokenizer()
+                with tokenizer.get_dict_file() as dictionary:
+                    lines = dictionary.read().decode("utf-8").splitlines()
+                tags = {}
+                for line in lines:
+                    parts = line.split(" ")
+                    if len(parts) == 3:
+                        tags[parts[0]] = parts[2]
+                tags.update(tokenizer.user_word_tag_tab)
                 _tags = tags
     return _tags.get(word, "")
 
