@@ -21,8 +21,10 @@ from starlette.staticfiles import StaticFiles
 
 from chatd.api import api_routes
 from chatd.auth import TokenSigner
+from chatd.bot.runtime import BotRuntime
 from chatd.context import Context
 from chatd.demo import seed_demo
+from chatd.demo_orders import demo_orders_endpoint
 from chatd.hub import Hub
 from chatd.metrics import Metrics
 from chatd.service import ChatService
@@ -51,7 +53,9 @@ def build_context(settings: Settings, engine: Engine | None = None,
     hub = Hub(settings, engine, clock, metrics)
     router = RoutingWorker(engine.store, hub, clock, grace_seconds=settings.agent_grace_seconds,
                            on_assigned=metrics.assignments.inc)
-    service = ChatService(engine.store, hub, router, clock, metrics)
+    bot = BotRuntime(engine.store, router, clock)
+    service = ChatService(engine.store, hub, router, clock, metrics, bot=bot)
+    bot.attach(service)
     return Context(settings=settings, engine=engine, hub=hub, router=router, service=service,
                    signer=TokenSigner(settings.secret), metrics=metrics, clock=clock)
 
@@ -77,6 +81,8 @@ def _static_routes(settings: Settings) -> list[BaseRoute]:
         Route("/demo/hostile", _page(root / "pages" / "hostile.html")),
         Route("/chat", _page(root / "pages" / "chat.html")),
     ]
+    if settings.demo:
+        routes.append(Route("/demo/customer-info", demo_orders_endpoint, methods=["POST"]))
     dist = root / "dist"
     routes.append(Mount("/widget", app=StaticFiles(directory=dist, check_dir=False), name="widget"))
     console = Path(__file__).resolve().parent / "console"
@@ -94,8 +100,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.demo:
             await seed_demo(ctx.store, settings)
-        ctx.hub.start(on_agent_gone=ctx.router.agent_gone)
+        def agent_gone(agent_id: str) -> None:
+            ctx.service.agents_changed()
+            ctx.router.agent_gone(agent_id)
+
+        ctx.hub.start(on_agent_gone=agent_gone)
         await ctx.router.start()
+        await ctx.service.bot.start()
         log.info("chatd node %s ready (engine %s)", settings.node_id, ctx.engine.name)
         try:
             yield
@@ -103,6 +114,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             if not ctx.hub.draining:
                 await ctx.hub.drain(settings.drain_seconds)
             await ctx.router.stop()
+            await ctx.service.bot.stop()  # type: ignore[attr-defined]
             await ctx.hub.stop()
             await ctx.engine.broker.close()
             await ctx.store.close()

@@ -4,11 +4,12 @@ and handed to endpoints through ``app.state.chatd``."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chatd.auth import TokenSigner
 from chatd.hub import Hub
 from chatd.metrics import Metrics
+from chatd.ratelimit import KeyedLimiter
 from chatd.service import ChatService
 from chatd.settings import Settings
 from chatd.store.base import Engine, Store
@@ -27,6 +28,8 @@ class Context:
     signer: TokenSigner
     metrics: Metrics
     clock: Callable[[], float]
+    # offline messages per client address: a burst of 5, then one every 10 s
+    leave_messages: KeyedLimiter = field(default_factory=lambda: KeyedLimiter(rate=0.1, burst=5))
 
     @property
     def store(self) -> Store:

@@ -172,6 +172,7 @@ async def create_site(request: Request) -> Response:
         raise ApiError("conflict", "a site with this key exists")
     site = validate_site_fields(body, Site(site_key=site_key, name=site_key, secret=secrets.token_urlsafe(24)))
     await ctx.store.put_site(site)
+    ctx.service.forget_site(site_key)
     return json(site.to_dict(), 201)
 
 
@@ -191,6 +192,7 @@ async def update_site(request: Request) -> Response:
     await require_role(request, "admin")
     site = validate_site_fields(await read_json(request), await _site(request))
     await context(request).store.put_site(site)
+    context(request).service.forget_site(site.site_key)
     return json(site.to_dict())
 
 
@@ -198,4 +200,5 @@ async def delete_site(request: Request) -> Response:
     await require_role(request, "admin")
     site = await _site(request)
     await context(request).store.delete_site(site.site_key)
+    context(request).service.forget_site(site.site_key)
     return json({"deleted": site.site_key})

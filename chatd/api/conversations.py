@@ -57,7 +57,9 @@ async def list_conversations(request: Request) -> Response:
 
 async def get_conversation(request: Request) -> Response:
     _, conversation = await _readable(request)
-    return json(conversation.to_dict())
+    body = conversation.to_dict()
+    body["rating"] = await context(request).store.get_record("rating", conversation.conversation_id)
+    return json(body)
 
 
 async def conversation_messages(request: Request) -> Response:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from chatd.api import admin, auth, conversations, health, routing
+from chatd.api import admin, auth, bot, console, conversations, health, routing
 from chatd.api.common import ApiError
 
 __all__ = ["api_routes"]
@@ -52,6 +52,8 @@ def api_routes() -> list[Route]:
         ("/metrics", health.metrics, ["GET"]),
     ]
     table += routing.routing_routes()
+    table += bot.bot_routes()
+    table += console.console_routes()
     # Starlette matches the first route per path, so merge methods of one path into one route.
     merged: dict[str, dict[str, Handler]] = {}
     for path, handler, methods in table:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest_asyncio
 from starlette.applications import Starlette
 
 from chatd.app import create_app
-from chatd.auth import hash_password
 from chatd.conversation import plan
-from chatd.model import Agent, Conversation, Site
+from chatd.model import Conversation, Site
 from chatd.settings import load_settings
+from tests.app.support import PASSWORD, add_team, api_client
 from tests.support import free_port
-
-PASSWORD = "pass-word-1"
 
 
 @pytest_asyncio.fixture
@@ -23,23 +20,14 @@ async def app() -> AsyncIterator[Starlette]:
     app = create_app(load_settings({}, demo=False, secret="s"))
     store = app.state.chatd.store
     await store.put_site(Site(site_key="demo", name="Demo"))
-    for agent_id, role in (("ana", "agent"), ("bo", "agent"), ("sam", "supervisor"), ("root", "admin")):
-        await store.put_agent(Agent(agent_id=agent_id, name=agent_id, role=role, skills={"general": 3},
-                                    password_hash=hash_password(PASSWORD)))
+    await add_team(store)
     yield app
 
 
-async def _client(app: Starlette, agent_id: str | None = None) -> httpx.AsyncClient:
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://chatd")
-    if agent_id:
-        answer = await http.post("/api/v1/auth/login", json={"agent_id": agent_id, "password": PASSWORD})
-        assert answer.status_code == 200, answer.text
-        http.headers["authorization"] = "Bearer " + answer.json()["token"]
-    return http
 
 
 async def test_login_logout_and_errors(app: Starlette) -> None:
-    http = await _client(app)
+    http = await api_client(app)
     for body, status, code in [
         ({"agent_id": "ana", "password": "nope"}, 401, "unauthorized"),
         ({"agent_id": "ghost", "password": PASSWORD}, 401, "unauthorized"),
@@ -51,7 +39,7 @@ async def test_login_logout_and_errors(app: Starlette) -> None:
     assert answer.json()["error"]["code"] == "bad_request"
     answer = await http.post("/api/v1/auth/login", content=b"x" * (300 * 1024))
     assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
-    ana = await _client(app, "ana")
+    ana = await api_client(app, "ana")
     me = await ana.get("/api/v1/me")
     assert me.json()["agent_id"] == "ana" and "password_hash" not in me.json()
     assert (await ana.post("/api/v1/auth/logout")).status_code == 200
@@ -61,7 +49,7 @@ async def test_login_logout_and_errors(app: Starlette) -> None:
 
 
 async def test_admin_manages_agents_and_sites_and_others_cannot(app: Starlette) -> None:
-    root, sam, ana = await _client(app, "root"), await _client(app, "sam"), await _client(app, "ana")
+    root, sam, ana = await api_client(app, "root"), await api_client(app, "sam"), await api_client(app, "ana")
     created = await root.post("/api/v1/agents", json={"agent_id": "cai", "name": "Cai 蔡", "password": "longenough",
                                                       "skills": {"logistics": 5, "general": 2}, "capacity": 4})
     assert created.status_code == 201 and created.json()["skills"] == {"logistics": 5, "general": 2}
@@ -102,8 +90,8 @@ async def test_who_may_read_which_conversation(app: Starlette) -> None:
                        client_msg_id="m1", now=4.0)
     visitor_token, _ = ctx.signer.issue("visitor", "v_1", 60, ctx.clock(), site="demo")
     stranger_token, _ = ctx.signer.issue("visitor", "v_2", 60, ctx.clock(), site="demo")
-    ana, bo, sam = await _client(app, "ana"), await _client(app, "bo"), await _client(app, "sam")
-    visitor, stranger = await _client(app), await _client(app)
+    ana, bo, sam = await api_client(app, "ana"), await api_client(app, "bo"), await api_client(app, "sam")
+    visitor, stranger = await api_client(app), await api_client(app)
     visitor.headers["authorization"] = f"Bearer {visitor_token}"
     stranger.headers["authorization"] = f"Bearer {stranger_token}"
     path = f"/api/v1/conversations/{conversation.conversation_id}/messages"
@@ -117,12 +105,18 @@ async def test_who_may_read_which_conversation(app: Starlette) -> None:
     page = (await ana.get(path, params={"before": 0, "limit": 1})).json()
     assert [e["seq"] for e in page["entries"]] == [3] and page["last_seq"] == 3
     assert (await ana.get(path, params={"limit": "lots"})).status_code == 400
+    assert (await ana.get("/api/v1/conversations/c1")).json()["rating"] is None
+    await store.transition("c1", plan("assigned", "close", current_agent="ana"), 5.0)
+    await ctx.service.rate("c1", "v_1", 4, "quick and kind")
+    rated = (await sam.get("/api/v1/conversations/c1")).json()
+    assert (rated["state"], rated["rating"]["score"], rated["rating"]["comment"]) == ("closed", 4, "quick and kind")
+    assert (await bo.get("/api/v1/conversations/c1")).status_code == 403
 
 
 async def test_metrics_and_readiness_with_an_unreachable_redis() -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     app = create_app(load_settings({}, demo=False, engine="redis", redis_url=dead))
-    http = await _client(app)
+    http = await api_client(app)
     answer = await http.get("/readyz")
     assert answer.status_code == 503 and answer.json()["status"] == "store_unreachable"
     assert (await http.get("/healthz")).status_code == 200
