@@ -27,6 +27,8 @@ const LAUNCHER_CSS = `:host{${HOST_STYLE}}
 .launcher:hover{transform:scale(1.06)}
 .launcher:focus-visible{outline:3px solid var(--chatd-color);outline-offset:3px}
 [data-position=left] .launcher{right:auto;left:20px}
+[data-vv] .launcher{top:calc(var(--chatd-vb) - 76px);left:calc(var(--chatd-vr) - 76px);right:auto;bottom:auto}
+[data-vv][data-position=left] .launcher{left:calc(var(--chatd-vl) + 20px)}
 .launcher svg{width:28px;height:28px;fill:currentColor}
 .launcher .i-close,[data-open=true] .launcher .i-open{display:none}
 [data-open=true] .launcher .i-close{display:block}
@@ -142,6 +144,7 @@ const LABELS = {
       launcher.addEventListener('click', () => (isOpen ? close() : open()));
       wrap.append(launcher);
       label();
+      followScreen();
     }
     const attach = () => {
       doc.body.appendChild(host);
@@ -157,6 +160,30 @@ const LABELS = {
     if (doc.body) attach();
     else doc.addEventListener('DOMContentLoaded', attach);
     if (pendingMount) mountPanel(pendingMount);
+  }
+
+  /**
+   * Keep the launcher in the screen's corner. Fixed elements sit in the layout
+   * viewport, which mobile browsers widen past the screen on pages wider than
+   * it; the visual viewport is what the visitor sees.
+   */
+  function followScreen() {
+    const vv = win.visualViewport;
+    if (!vv) return;
+    let frame = 0;
+    const place = () => {
+      frame = 0;
+      wrap.style.setProperty('--chatd-vl', `${vv.offsetLeft}px`);
+      wrap.style.setProperty('--chatd-vr', `${vv.offsetLeft + vv.width}px`);
+      wrap.style.setProperty('--chatd-vb', `${vv.offsetTop + vv.height}px`);
+    };
+    const schedule = () => {
+      if (!frame) frame = (win.requestAnimationFrame || win.setTimeout)(place);
+    };
+    place();
+    wrap.setAttribute('data-vv', '');
+    vv.addEventListener('resize', schedule);
+    vv.addEventListener('scroll', schedule);
   }
 
   function label() {

@@ -399,6 +399,16 @@ test('read, close and rate wait for the connection; typing is dropped when offli
   assert.equal(socket.sentOfType('typing').length, 0);
 });
 
+test('suggest() asks only while online, for a non-blank draft', () => {
+  const env = setup();
+  env.client.suggest('物流');
+  const socket = online(env, ASSIGNED);
+  assert.equal(socket.sentOfType('suggest').length, 0);
+  env.client.suggest('   ');
+  env.client.suggest('物流');
+  assert.deepEqual(socket.sentOfType('suggest'), [{ type: 'suggest', text: '物流' }]);
+});
+
 test('send() validates the body length in code points', () => {
   const env = setup();
   assert.throws(() => env.client.send(''), RangeError);

@@ -24,6 +24,7 @@ test('frame builders drop empty optional fields', () => {
   assert.deepEqual(frames.start({}), { type: 'start' });
   assert.deepEqual(frames.send({ conversation_id: 'c', client_msg_id: 'm-1', body: 'x', extra: 1 }), { type: 'send', conversation_id: 'c', client_msg_id: 'm-1', body: 'x', ref: 'm-1' });
   assert.deepEqual(frames.rate({ conversation_id: 'c', score: 4, comment: '' }), { type: 'rate', conversation_id: 'c', score: 4 });
+  assert.deepEqual(frames.suggest('物流'.repeat(150)), { type: 'suggest', text: '物流'.repeat(100) });
 });
 
 test('entries and the state an event leads to', () => {

@@ -107,6 +107,13 @@ test('send_failed marks the pending message; discard removes it', () => {
   assert.equal(state.pending.length, 0);
 });
 
+test('suggestions in the protocol shape {entry_id, text}', () => {
+  const state = run([{ type: 'suggestions', text: '物流', items: [
+    { entry_id: 'kb-7', text: '物流进度', locale: 'zh-CN' }, { entry_id: 'kb-8', text: '物流不更新', locale: 'zh-CN' }, { entry_id: 'kb-9' },
+  ] }]);
+  assert.deepEqual(state.suggestions, [{ id: 'kb-7', question: '物流进度' }, { id: 'kb-8', question: '物流不更新' }]);
+});
+
 test('suggestions are validated, capped and cleared by sending', () => {
   let state = run([{ type: 'suggestions', items: [{ id: 1, question: '物流进度' }, { id: 2, question: '物流不更新' }, { id: 3 }, null, 'x'] }]);
   assert.deepEqual(state.suggestions, [{ id: '1', question: '物流进度' }, { id: '2', question: '物流不更新' }]);

@@ -225,6 +225,11 @@ export class Client {
     if (this.status === 'online' && conversationId) this._sendFrame(frames.typing(conversationId, active));
   }
 
+  /** Ask the bot for questions matching the visitor's draft (answered by `suggestions`). Best effort. */
+  suggest(text) {
+    if (this.status === 'online' && String(text).trim()) this._sendFrame(frames.suggest(text));
+  }
+
   /** Tell the other side the visitor has read up to `seq`; sent after reconnect if offline. */
   read(conversationId, seq) {
     this._sendOrDefer(frames.read(conversationId, seq), (f) => f.type === 'read' && f.conversation_id === conversationId);
@@ -237,7 +242,7 @@ export class Client {
 
   /**
    * Satisfaction rating 1-5 with an optional comment, after a conversation is
-   * closed. The `rate` frame is not in docs/protocol.md yet. Returns its ref.
+   * closed; the server answers `rated` (or an `error` with the ref). Returns its ref.
    */
   rate(conversationId, score, comment = '') {
     if (!Number.isInteger(score) || score < 1 || score > 5) throw new RangeError('score must be an integer 1-5');

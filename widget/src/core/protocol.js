@@ -7,6 +7,7 @@ import { encode as msgpackEncode, decode as msgpackDecode } from './msgpack.js';
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_BODY_CHARS = 4000;
+const MAX_SUGGEST_CHARS = 200; // what `suggest` looks at of the draft
 export const MAX_ID_CHARS = 64;
 
 /** Close codes the client reacts to (docs/protocol.md, "Close codes"). */
@@ -84,8 +85,8 @@ export const frames = Object.freeze({
   typing: (conversation_id, active) => ({ type: 'typing', conversation_id, active: !!active }),
   read: (conversation_id, seq) => ({ type: 'read', conversation_id, seq }),
   close: (conversation_id) => ({ type: 'close', conversation_id }),
-  // Not yet in docs/protocol.md: the satisfaction rating sent after a chat is closed.
   rate: ({ conversation_id, score, comment, ref }) => compact({ type: 'rate', conversation_id, score, comment, ref }),
+  suggest: (text) => ({ type: 'suggest', text: String(text).slice(0, MAX_SUGGEST_CHARS) }),
 });
 
 /** Entries are the frames that carry a conversation log `seq`. */

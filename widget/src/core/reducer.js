@@ -246,10 +246,12 @@ const handlers = {
     return withConversation(state, e.conversation_id, (conv) => ({ ...conv, agentOnline: !!e.online }));
   },
 
-  // Not in docs/protocol.md yet: questions the bot suggests while the visitor types.
+  // Questions the bot suggests while the visitor types: items {entry_id, text}
+  // (docs/protocol.md); {id, question} is accepted too.
   suggestions: (state, e) => ({
     ...state,
     suggestions: (Array.isArray(e.items) ? e.items : [])
+      .map((item) => item && { id: item.entry_id ?? item.id, question: item.text ?? item.question })
       .filter((item) => item && typeof item.question === 'string' && item.question)
       .slice(0, 8)
       .map((item) => ({ id: String(item.id ?? item.question), question: item.question })),

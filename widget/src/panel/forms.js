@@ -136,8 +136,9 @@ export function createLeaveForm({ t, onSubmit, onBack }) {
       setText(title, offline ? t.leaveTitle : t.leaveManualTitle);
       show(back, canGoBack);
     },
+    /** Fill empty fields: contact details, and the message itself (`body`). */
     fill(values) {
-      for (const name of CONTACT_FIELDS) if (values && values[name] && !fields[name].control.value) fields[name].control.value = values[name];
+      for (const name of [...CONTACT_FIELDS, 'body']) if (values && values[name] && !fields[name].control.value) fields[name].control.value = values[name];
     },
     reset() {
       el.reset();
@@ -152,6 +153,7 @@ export function createLeaveForm({ t, onSubmit, onBack }) {
 /** 1-5 stars and a comment; onSubmit(score, comment). */
 export function createRating({ t, onSubmit }) {
   let score = 0;
+  let busy = false; // submitted, waiting for the server's answer
   const stars = [1, 2, 3, 4, 5].map((n) =>
     h('button', {
       type: 'button',
@@ -181,12 +183,12 @@ export function createRating({ t, onSubmit }) {
       star.classList.toggle('on', i < n);
       star.setAttribute('aria-pressed', i === n - 1 ? 'true' : 'false');
     });
-    submit.disabled = false;
+    submit.disabled = busy;
   }
 
   el.addEventListener('submit', (event) => {
     event.preventDefault();
-    if (score) onSubmit(score, comment.value.trim());
+    if (score && !busy) onSubmit(score, comment.value.trim());
   });
 
   return {
@@ -198,8 +200,14 @@ export function createRating({ t, onSubmit }) {
     setError(message) {
       setText(error, message || '');
     },
+    /** While a rating is on its way: no second submission. */
+    setBusy(value) {
+      busy = value;
+      submit.disabled = busy || !score;
+    },
     reset() {
       score = 0;
+      busy = false;
       pick(0);
       submit.disabled = true;
       comment.value = '';

@@ -47,6 +47,7 @@ const zh = {
   ratingComment: '还有什么想告诉我们的吗？（选填）',
   rateSubmit: '提交评价',
   rateThanks: '感谢您的评价！',
+  rateFailed: '评价提交失败，请重试',
   events: {
     queued: () => '正在为您转接人工客服，请稍候',
     assigned: (who) => `客服 ${who} 为您服务`,
@@ -105,6 +106,7 @@ const en = {
   ratingComment: 'Anything else you want to tell us? (optional)',
   rateSubmit: 'Submit rating',
   rateThanks: 'Thank you for your feedback!',
+  rateFailed: 'Could not send your rating, please try again',
   events: {
     queued: () => 'Waiting for an agent',
     assigned: (who) => `${who} joined the chat`,

@@ -29,6 +29,7 @@ import { followVisualViewport } from './viewport.js';
 const TYPING_REPEAT_MS = 3000; // resend typing=true this often while typing
 const TYPING_IDLE_MS = 4000; // typing=false after this long without input
 const PEER_TYPING_MS = 8000; // hide the agent's typing indicator if no update
+const SUGGEST_DELAY_MS = 250; // ask for suggestions once the visitor pauses this long
 
 /**
  * ctx (from the loader): {root, wrap, config, emit(event, payload),
@@ -61,32 +62,39 @@ export function mount(ctx) {
   let readMarks = store.get('read', {}) || {};
   const ui = {
     open: false,
-    leave: false, // the visitor opened the leave-a-message form
+    leave: false, // the leave-a-message form is open (by the visitor or the server)
+    leaveOffered: false, // opened because the server answered `start` with mode leave_message
     prechatDone: !!store.get('prechat'),
     thanks: '', // conversation just rated in this page
-    rateRef: '',
+    rateRef: '', // the `rate` frame waiting for its `rated`
     everOnline: false,
+    wasOnline: false,
   };
   const settled = new Set(); // conversations whose new entries are news (past the first replay)
   const peerTyping = {};
   let typingActive = false;
   let typingSentAt = 0;
   let typingTimer = 0;
+  let suggestTimer = 0;
+  let suggested = ''; // the draft suggestions were last asked for
   let frame = 0;
 
   const actions = {
     close: () => requestClose(),
-    showLeave(visible) {
+    showLeave(visible, body = '') {
       ui.leave = visible;
+      ui.leaveOffered = false;
       if (visible) {
         view.leaveForm.reset();
-        view.leaveForm.fill({ ...store.get('prechat', {}), ...attributes });
+        view.leaveForm.fill({ ...store.get('prechat', {}), ...attributes, body });
       }
       render();
     },
     sendText(text) {
       if (codePoints(text) > MAX_BODY_CHARS) return t.tooLong;
       stopTyping();
+      win.clearTimeout(suggestTimer);
+      suggested = '';
       try {
         client.send(text);
       } catch (_) {
@@ -102,11 +110,11 @@ export function mount(ctx) {
     rate(score, comment) {
       const conversationId = state.current;
       if (!conversationId) return;
+      // Thanks only once the server confirms with `rated`; until then the form
+      // waits (sent when the connection is back), and an error reopens it.
+      view.rating.setError('');
+      view.rating.setBusy(true);
       ui.rateRef = client.rate(conversationId, score, comment);
-      ui.thanks = conversationId;
-      const rated = (store.get('rated', []) || []).concat(conversationId).slice(-50);
-      store.set('rated', rated);
-      dispatch({ type: 'rated', conversation_id: conversationId });
     },
     prechat(entered) {
       const values = {};
@@ -147,9 +155,24 @@ export function mount(ctx) {
     switch (event.type) {
       case 'connection':
         if (event.status === 'online') ui.everOnline = true;
+        else if (ui.rateRef && ui.wasOnline) {
+          // The rating went out on a socket that is gone before its `rated`
+          // came back: let the visitor send it again (the server keeps the last).
+          ui.rateRef = '';
+          view.rating.setBusy(false);
+        }
+        ui.wasOnline = event.status === 'online';
         break;
       case 'conversation':
         if (event.conversation) settled.add(event.conversation.conversation_id);
+        if (event.mode === 'leave_message' && event.conversation && event.conversation.state !== 'closed') {
+          // Nobody can answer (off duty, or the overflow rules): offer the form,
+          // with what the visitor already wrote as the message.
+          const id = event.conversation.conversation_id;
+          const written = client.outbox.list().filter((item) => item.conversation_id === id).map((item) => item.body);
+          actions.showLeave(true, written.join('\n'));
+          ui.leaveOffered = true;
+        }
         break;
       case 'synced':
         settled.add(event.conversation_id);
@@ -169,10 +192,20 @@ export function mount(ctx) {
       case 'replay_gap':
         fetchHistory(event.conversation_id, event.first_seq);
         break;
+      case 'rated':
+        if (event.conversation_id) {
+          if (event.ref && event.ref === ui.rateRef) ui.rateRef = '';
+          view.rating.setBusy(false);
+          ui.thanks = event.conversation_id;
+          const rated = (store.get('rated', []) || []).filter((id) => id !== event.conversation_id);
+          store.set('rated', rated.concat(event.conversation_id).slice(-50));
+        }
+        break;
       case 'error':
         if (event.ref && event.ref === ui.rateRef) {
-          ui.thanks = '';
-          view.rating.setError(event.message || event.code);
+          ui.rateRef = '';
+          view.rating.setBusy(false);
+          view.rating.setError(t.rateFailed);
         }
         break;
       case 'reset':
@@ -221,7 +254,8 @@ export function mount(ctx) {
       agentLabel,
       mode: m,
       open: ui.open,
-      offline: m === 'leave' && !ui.leave,
+      offline: m === 'leave' && (!ui.leave || ui.leaveOffered),
+      canGoBack: m === 'leave' && ui.leave,
       agentText: conv && conv.state === 'assigned' && conv.agentId ? `${t.agent} ${agentLabel(conv.agentId)}` : '',
       banner,
       bannerError: state.connection === 'stopped',
@@ -273,6 +307,7 @@ export function mount(ctx) {
   }
 
   function draft(value) {
+    suggestFor(value);
     const conv = currentConversation(state);
     if (!conv || conv.state === 'closed' || !value.trim()) {
       stopTyping();
@@ -286,6 +321,23 @@ export function mount(ctx) {
     }
     win.clearTimeout(typingTimer);
     typingTimer = win.setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  /** Ask the bot what the visitor may mean (物流 -> 物流进度 ...), unless a person is answering. */
+  function suggestFor(value) {
+    win.clearTimeout(suggestTimer);
+    const text = value.trim();
+    const conv = currentConversation(state);
+    if (!text || (conv && conv.state === 'assigned')) {
+      suggested = '';
+      if (state.suggestions.length) dispatch({ type: 'suggestions', items: [] });
+      return;
+    }
+    suggestTimer = win.setTimeout(() => {
+      if (text === suggested) return;
+      suggested = text;
+      client.suggest(text);
+    }, SUGGEST_DELAY_MS);
   }
 
   function stopTyping() {
@@ -352,7 +404,9 @@ export function mount(ctx) {
       client.setAttributes(attributes);
       ui.prechatDone = false;
       ui.thanks = '';
+      ui.rateRef = '';
       ui.leave = false;
+      ui.leaveOffered = false;
       view.clear();
       setUnread(0);
       render();

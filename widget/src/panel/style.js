@@ -67,5 +67,6 @@ input:focus,textarea:focus{outline:2px solid var(--chatd-color);outline-offset:-
 .star:focus-visible{outline:2px solid var(--chatd-color);border-radius:4px}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;margin:-1px;padding:0;border:0}
 @media (prefers-reduced-motion:no-preference){.panel{animation:chatd-in .16s ease-out}}
+[data-mode=page] .panel{animation:none}
 @keyframes chatd-in{from{opacity:0;transform:translateY(8px)}to{opacity:1;transform:none}}
 `;

@@ -138,7 +138,7 @@ export function createView({ root, wrap, t, config, prechat, actions }) {
     show(chat, model.mode === 'chat');
     if (prechatForm) show(prechatForm.el, model.mode === 'prechat');
     show(leaveForm.el, model.mode === 'leave');
-    if (model.mode === 'leave') leaveForm.setMode({ offline: model.offline, canGoBack: !model.offline });
+    if (model.mode === 'leave') leaveForm.setMode({ offline: model.offline, canGoBack: model.canGoBack });
 
     if (model.mode === 'chat') {
       list.render(model.state, model.items, { agentLabel: model.agentLabel });

@@ -1,9 +1,12 @@
 /**
  * Keyboard-safe full-screen layout on phones. When the on-screen keyboard
  * opens, the visual viewport shrinks (and may scroll) while a fixed 100dvh
- * panel would stay under the keyboard; so while the panel is full-screen its
- * top and height follow window.visualViewport.
+ * panel would stay under the keyboard; and on a host page wider than the
+ * screen, mobile browsers widen the layout viewport that fixed elements fill.
+ * So while the panel is full-screen its box follows window.visualViewport.
  */
+
+const BOX = ['top', 'left', 'width', 'height'];
 
 export function followVisualViewport(win, panel, isFullScreen, onResize) {
   const vv = win.visualViewport;
@@ -12,12 +15,13 @@ export function followVisualViewport(win, panel, isFullScreen, onResize) {
   function apply() {
     frame = 0;
     if (!isFullScreen()) {
-      panel.style.removeProperty('height');
-      panel.style.removeProperty('top');
+      for (const name of BOX) panel.style.removeProperty(name);
       return;
     }
-    panel.style.setProperty('height', `${Math.round(vv.height)}px`);
     panel.style.setProperty('top', `${Math.round(vv.offsetTop)}px`);
+    panel.style.setProperty('left', `${Math.round(vv.offsetLeft)}px`);
+    panel.style.setProperty('width', `${Math.round(vv.width)}px`);
+    panel.style.setProperty('height', `${Math.round(vv.height)}px`);
     onResize();
   }
   function schedule() {
