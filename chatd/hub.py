@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chatd.metrics import Metrics
@@ -197,6 +197,14 @@ class Hub:
 
     async def publish_assigned(self, agent_id: str, conversation: dict[str, Any]) -> None:
         await self.broker.publish(agent_channel(agent_id), pack_publication("assigned", {"conversation": conversation}))
+
+    async def publish_assigned_many(self, assigned: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        await self.broker.publish_many([(agent_channel(agent_id), pack_publication("assigned", {"conversation": c}))
+                                        for agent_id, c in assigned])
+
+    async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        await self.broker.publish_many([(channel, pack_publication("signal", {"frame": frame, "skip": None}))
+                                        for channel, frame in signals])
 
     # --- housekeeping ---------------------------------------------------------------
     async def _housekeeping(self) -> None:

@@ -39,6 +39,7 @@ from chatd.model import (
 
 __all__ = [
     "EXTRA_FIELDS",
+    "ROUTING_RECORDS_KEPT",
     "Broker",
     "Engine",
     "PublicationHandler",
@@ -84,6 +85,9 @@ class Transition:
     - ``data``: extra fields for the event entry (note, from/to agent, ...).
     - ``fields``: other conversation fields to set (only names of
       :data:`EXTRA_FIELDS`, e.g. ``offer_expires_at``).
+    - ``routing_record``: a routing explanation added to the conversation's
+      records (as :meth:`Store.add_routing_record` would) in the same atomic
+      step, so it is kept exactly when the change is applied.
     """
 
     event: str
@@ -98,8 +102,10 @@ class Transition:
     queue_front: bool = False
     data: dict[str, Any] | None = None
     fields: dict[str, str | int | float] | None = None
+    routing_record: dict[str, Any] | None = None
 
 
+ROUTING_RECORDS_KEPT = 20  # routing explanations kept per conversation
 # Conversation fields a transition may set besides state, owner, skill and priority.
 EXTRA_FIELDS = frozenset({"preferred_agent_id", "sla_deadline", "excluded_agents", "offer_expires_at",
                           "accepted_at", "visitor_name", "queue_front"})
@@ -230,10 +236,12 @@ class Store(Protocol):
         """Agents with at least one unexpired presence."""
 
     # --- routing explanations -------------------------------------------------
-    async def add_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int = 20) -> None:
+    async def add_routing_record(self, conversation_id: str, record: dict[str, Any],
+                                 keep: int = ROUTING_RECORDS_KEPT) -> None:
         """Append one routing decision's explanation (the newest ``keep`` kept)."""
 
-    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]], keep: int = 20) -> None:
+    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]],
+                                  keep: int = ROUTING_RECORDS_KEPT) -> None:
         """:meth:`add_routing_record` for each ``(conversation_id, record)``, in one round trip."""
 
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
@@ -269,6 +277,9 @@ class Broker(Protocol):
         between are gone, so subscribers must re-read what they follow."""
 
     async def publish(self, channel: str, payload: bytes) -> None: ...
+
+    async def publish_many(self, publications: Sequence[tuple[str, bytes]]) -> None:
+        """Publish several ``(channel, payload)`` pairs in one round trip, in order."""
 
     async def subscribe(self, channel: str) -> None:
         """Start receiving a channel. Not reference counted: the hub counts."""

@@ -21,6 +21,7 @@ from typing import Any
 from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
 from chatd.store.base import (
     EXTRA_FIELDS,
+    ROUTING_RECORDS_KEPT,
     PublicationHandler,
     StoreError,
     Transition,
@@ -54,6 +55,10 @@ class MemoryBroker:
 
     async def publish(self, channel: str, payload: bytes) -> None:
         self.deliver(channel, payload)
+
+    async def publish_many(self, publications: Sequence[tuple[str, bytes]]) -> None:
+        for channel, payload in publications:
+            self.deliver(channel, payload)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
@@ -236,6 +241,8 @@ class MemoryStore:
             conv.closed_at = now
         for name, value in (change.fields or {}).items():
             setattr(conv, name, value)
+        if change.routing_record is not None:
+            await self.add_routing_records([(conversation_id, change.routing_record)])
         entry = self._add_entry(conversation_id, "event", change.actor_role, change.actor_id, change.event, now, "",
                                 event_data(change.data, conv.state, conv.agent_id, conv.skill, self._tick))
         return replace(conv), entry
@@ -355,10 +362,12 @@ class MemoryStore:
         return {agent_id for agent_id, _ in self._presence}
 
     # --- routing explanations -----------------------------------------------------
-    async def add_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int = 20) -> None:
+    async def add_routing_record(self, conversation_id: str, record: dict[str, Any],
+                                 keep: int = ROUTING_RECORDS_KEPT) -> None:
         await self.add_routing_records([(conversation_id, record)], keep)
 
-    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]], keep: int = 20) -> None:
+    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]],
+                                  keep: int = ROUTING_RECORDS_KEPT) -> None:
         for conversation_id, record in records:
             kept = self._routing.setdefault(conversation_id, [])
             kept.append(copy.deepcopy(record))

@@ -41,10 +41,19 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
-from chatd.store.base import EXTRA_FIELDS, Engine, StoreError, Transition, check_kind, conversation_channel
+from chatd.store.base import (
+    EXTRA_FIELDS,
+    ROUTING_RECORDS_KEPT,
+    Engine,
+    StoreError,
+    Transition,
+    check_kind,
+    conversation_channel,
+)
 from chatd.store.keys import Keys
 from chatd.store.lifecycle import entry_from_fields, event_data, refusal, try_assign
 from chatd.store.redis_broker import RedisBroker
+from chatd.store.redis_wire import pool_options
 
 __all__ = ["RedisStore", "open_redis_engine"]
 
@@ -301,12 +310,14 @@ class RedisStore:
         """Step 1 of a transition: the state change and its pending event record."""
         k = self._keys
         keys = [k.conversation(conversation_id), k.agents, k.agent_last_assigned, k.queued_skills,
-                k.pending_events(conversation_id), k.routing_clock]
+                k.pending_events(conversation_id), k.routing_clock, k.routing_records(conversation_id)]
         args = [conversation_id, k.queue_prefix, k.active_prefix, k.state_index_prefix, _time(now),
                 " ".join(change.allowed_from), change.to_state, change.agent_id, change.skill or "",
                 "" if change.priority is None else str(int(change.priority)), change.queue,
                 "1" if change.queue_front else "0", change.event, change.actor_role, change.actor_id,
-                _pack(change.data or {}), PENDING_EVENTS_KEPT, *_extra_fields(change)]
+                _pack(change.data or {}), PENDING_EVENTS_KEPT,
+                b"" if change.routing_record is None else _pack(change.routing_record), ROUTING_RECORDS_KEPT,
+                *_extra_fields(change)]
         return keys, args
 
     @staticmethod
@@ -440,10 +451,12 @@ class RedisStore:
         return {member.decode().rpartition("|")[0] for member in members}
 
     # --- routing explanations -----------------------------------------------------
-    async def add_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int = 20) -> None:
+    async def add_routing_record(self, conversation_id: str, record: dict[str, Any],
+                                 keep: int = ROUTING_RECORDS_KEPT) -> None:
         await self.add_routing_records([(conversation_id, record)], keep)
 
-    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]], keep: int = 20) -> None:
+    async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]],
+                                  keep: int = ROUTING_RECORDS_KEPT) -> None:
         if not records:
             return
         # RPUSH then LTRIM on one key from one connection: no other client's
@@ -496,7 +509,8 @@ def open_redis_engine(url: str, *, prefix: str, log_retention: int) -> Engine:
     # Commands beyond the pool's size wait for a free connection instead of
     # failing with MaxConnectionsError (redis-py's default pool does not wait).
     pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=False, max_connections=REDIS_POOL_SIZE,
-                                                    timeout=REDIS_POOL_WAIT_SECONDS)
+                                                    timeout=REDIS_POOL_WAIT_SECONDS,
+                                                    **pool_options(url))
     client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     keys = Keys(prefix)
     return Engine("redis", RedisStore(client, keys, log_retention=log_retention),

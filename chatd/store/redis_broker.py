@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from chatd.store.base import PublicationHandler
 from chatd.store.keys import Keys
+from chatd.store.redis_wire import pool_options
 
 __all__ = ["RedisBroker", "backoff"]
 
@@ -50,7 +51,8 @@ class RedisBroker:
     def __init__(self, url: str, keys: Keys, *, publisher: aioredis.Redis,
                  health_check_seconds: float = 15.0, ack_timeout: float = 10.0) -> None:
         self._pool = aioredis.ConnectionPool.from_url(
-            url, decode_responses=False, client_name=f"{keys.prefix}:broker".replace(" ", "_"))
+            url, decode_responses=False, client_name=f"{keys.prefix}:broker".replace(" ", "_"),
+            **pool_options(url))
         self._publisher = publisher
         self._prefix = keys.channel_prefix
         self._raw_prefix = keys.channel_prefix.encode()
@@ -74,6 +76,14 @@ class RedisBroker:
 
     async def publish(self, channel: str, payload: bytes) -> None:
         await self._publisher.publish(self._prefix + channel, payload)
+
+    async def publish_many(self, publications: Sequence[tuple[str, bytes]]) -> None:
+        if not publications:
+            return
+        async with self._publisher.pipeline(transaction=False) as pipe:
+            for channel, payload in publications:
+                pipe.publish(self._prefix + channel, payload)
+            await pipe.execute()
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe and wait for Redis to confirm. If the connection is down,

@@ -3,12 +3,13 @@ run against every engine."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
 
 from chatd.conversation import plan
-from chatd.store.base import Engine, Store, StoreError, Transition
+from chatd.store.base import ROUTING_RECORDS_KEPT, Engine, Store, StoreError, Transition
 
 from .helpers import T0, act, add_agent, new_conversation, queued
 
@@ -242,6 +243,28 @@ async def test_routing_records_in_a_batch_keep_their_order_and_cap(engine: Engin
     await store.add_routing_records([])
     assert [r["n"] for r in await store.routing_records("c1")] == [3, 4, 5]
     assert [r["n"] for r in await store.routing_records("c2")] == [0]
+
+
+async def test_a_transition_keeps_its_routing_record_only_when_applied(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann", capacity=1)
+    for cid in ("c1", "c2"):
+        await queued(store, cid)
+    for n in range(ROUTING_RECORDS_KEPT - 1):
+        await store.add_routing_record("c1", {"n": n})
+    offers = [(cid, dataclasses.replace(plan("queued", "assign", agent_id="ann"), routing_record={"n": "chose ann"}))
+              for cid in ("c1", "c2")]
+    first, second = await store.transition_many(offers, T0 + 1)
+    assert not isinstance(first, StoreError) and first[0].agent_id == "ann"
+    assert isinstance(second, StoreError) and second.code == "at_capacity"  # ann has no slot left
+    kept = [r["n"] for r in await store.routing_records("c1")]
+    assert kept == [*range(ROUTING_RECORDS_KEPT - 1), "chose ann"]
+    assert await store.routing_records("c2") == []
+    # One more than the cap drops the oldest, as add_routing_record does.
+    await store.transition("c1", dataclasses.replace(plan("assigned", "close", current_agent="ann"),
+                                                     routing_record={"n": "closed"}), T0 + 2)
+    kept = [r["n"] for r in await store.routing_records("c1")]
+    assert len(kept) == ROUTING_RECORDS_KEPT and kept[0] == 1 and kept[-2:] == ["chose ann", "closed"]
 
 
 def without_tick(data: dict[str, object]) -> dict[str, object]:

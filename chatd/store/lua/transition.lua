@@ -9,6 +9,7 @@
 -- KEYS[4] = queued skills set      <prefix>:{rt}:skills
 -- KEYS[5] = pending events list    <prefix>:{rt}:pending:<id>
 -- KEYS[6] = routing clock          <prefix>:{rt}:clock
+-- KEYS[7] = routing records list   <prefix>:{rt}:routing:<id>
 -- ARGV[1] = conversation id
 -- ARGV[2] = queue key prefix       <prefix>:{rt}:queue:       (+ skill)
 -- ARGV[3] = active set key prefix  <prefix>:{rt}:active:      (+ agent id)
@@ -26,7 +27,9 @@
 -- ARGV[15] = actor id
 -- ARGV[16] = event details (msgpack map, passed through)
 -- ARGV[17] = pending events to keep
--- ARGV[18..] = other conversation fields to set: name, value, name, value, ...
+-- ARGV[18] = routing explanation to add (msgpack, "" for none)
+-- ARGV[19] = routing explanations to keep
+-- ARGV[20..] = other conversation fields to set: name, value, name, value, ...
 -- Returns {"ok", conversation hash as a flat list, pending event records oldest
 -- first} or {refusal}: "unknown_conversation", "bad_state", "unknown_agent",
 -- "at_capacity". An event record is a msgpack array
@@ -99,11 +102,15 @@ if to_state ~= state then
   redis.call('HSET', conv, 'state', to_state)
 end
 if to_state == 'closed' then redis.call('HSET', conv, 'closed_at', now) end
-for i = 18, #ARGV, 2 do redis.call('HSET', conv, ARGV[i], ARGV[i + 1]) end
+for i = 20, #ARGV, 2 do redis.call('HSET', conv, ARGV[i], ARGV[i + 1]) end
 
 local n = redis.call('HINCRBY', conv, 'tn', 1)
 local tick = redis.call('INCR', KEYS[6])
 redis.call('RPUSH', KEYS[5], cmsgpack.pack({n, ARGV[13], to_state, owner, skill, ARGV[14], ARGV[15], now, ARGV[16],
                                             tick}))
 redis.call('LTRIM', KEYS[5], -tonumber(ARGV[17]), -1)
+if ARGV[18] ~= '' then
+  redis.call('RPUSH', KEYS[7], ARGV[18])
+  redis.call('LTRIM', KEYS[7], -tonumber(ARGV[19]), -1)
+end
 return {'ok', redis.call('HGETALL', conv), redis.call('LRANGE', KEYS[5], 0, -1)}
