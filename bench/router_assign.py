@@ -28,6 +28,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,13 @@ class BrokerPublisher:
     def __init__(self, broker: Any) -> None:
         self.broker = broker
 
-    async def publish_assigned(self, agent_id: str, conversation: dict[str, Any]) -> None:
-        await self.broker.publish(agent_channel(agent_id), pack_publication("assigned", {"conversation": conversation}))
+    async def publish_assigned_many(self, assigned: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        await self.broker.publish_many([(agent_channel(agent_id), pack_publication("assigned", {"conversation": c}))
+                                        for agent_id, c in assigned])
 
-    async def publish_signal(self, channel: str, frame: dict[str, Any], skip: Any = None) -> None:
-        await self.broker.publish(channel, pack_publication("signal", {"frame": frame, "skip": skip}))
+    async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        await self.broker.publish_many([(channel, pack_publication("signal", {"frame": frame, "skip": None}))
+                                        for channel, frame in signals])
 
 
 def _settings(redis_url: str, prefix: str) -> Settings:
@@ -124,9 +127,10 @@ def _worker_process(redis_url: str, prefix: str, expected: int, start_at: float,
     while time.time() < start_at:  # start together
         time.sleep(0.001)
     started = time.perf_counter()
+    cpu_before = time.process_time()
     result = uvloop.run(_drain(redis_url, prefix, expected))
     result["started"] = started
-    result["cpu_seconds"] = time.process_time()
+    result["busy_cpu_seconds"] = round(time.process_time() - cpu_before, 3)  # the drain only, not the imports
     out.put(result)
 
 
@@ -152,6 +156,15 @@ async def _verify(redis_url: str, prefix: str, conversations: int, capacity: int
         await store.close()
 
 
+def _redis_cpu_seconds(redis_url: str) -> float:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    finally:
+        client.close()
+
+
 def run(redis_url: str, agents: int, capacity: int, conversations: int, workers: int) -> dict[str, Any]:
     if agents * capacity < conversations:
         raise SystemExit("agents x capacity must cover the conversations")
@@ -163,6 +176,7 @@ def run(redis_url: str, agents: int, capacity: int, conversations: int, workers:
         context = multiprocessing.get_context("spawn")
         out = context.Queue()
         start_at = time.time() + 1.5  # time for the processes to import
+        redis_cpu_before = _redis_cpu_seconds(redis_url)
         processes = [context.Process(target=_worker_process, args=(redis_url, prefix, conversations, start_at, out))
                      for _ in range(workers)]
         for process in processes:
@@ -170,6 +184,7 @@ def run(redis_url: str, agents: int, capacity: int, conversations: int, workers:
         results = [out.get(timeout=DEADLINE_SECONDS + 30) for _ in processes]
         for process in processes:
             process.join(10)
+        redis_cpu = _redis_cpu_seconds(redis_url) - redis_cpu_before
         firsts = [r["first"] for r in results if r["first"]]
         lasts = [r["last"] for r in results if r["last"]]
         assigned = sum(r["assigned"] for r in results)
@@ -186,7 +201,10 @@ def run(redis_url: str, agents: int, capacity: int, conversations: int, workers:
             "assigned": assigned,
             "seconds": round(span, 3),
             "assignments_per_second": round(assigned / span) if span else 0,
-            "per_worker": [{k: r[k] for k in ("assigned", "passes", "cpu_seconds")} for r in results],
+            "per_worker": [{k: r[k] for k in ("assigned", "passes", "busy_cpu_seconds")} for r in results],
+            # the Redis server's CPU while the workers ran (its own idle ticks included)
+            "redis_cpu_seconds": round(redis_cpu, 3),
+            "redis_cpu_ms_per_assignment": round(redis_cpu * 1000 / assigned, 3) if assigned else None,
             **verdict,
         }
     finally:

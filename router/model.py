@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "AGENT_STATUSES",
@@ -28,6 +28,7 @@ __all__ = [
     "Decision",
     "SkillGroup",
     "base_reason",
+    "expand_record",
 ]
 
 AGENT_STATUSES = ("online", "away", "offline")
@@ -113,8 +114,7 @@ class ConversationRequest:
     excluded_agent_ids: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class CandidateReport:
+class CandidateReport(NamedTuple):
     """Why one agent was kept or dropped, and how a kept agent ranked.
 
     ``sort_key`` is the exact tuple the algorithm sorted on (smaller is
@@ -123,6 +123,9 @@ class CandidateReport:
     set by the ``skills_load`` algorithm only. ``rank`` is 1 for the chosen
     agent, 2 for the runner-up, and ``None`` for dropped agents.
     """
+    # A named tuple, not a dataclass: a decision reports up to dozens of
+    # candidates, and tuples are built (and msgpack-encoded) several times faster.
+
 
     agent_id: str
     stage: str
@@ -209,8 +212,18 @@ class Decision:
     reason_counts: Mapping[str, int] = field(default_factory=dict)
     rr_cursor: str | None = None
 
+    def to_record(self) -> dict[str, Any]:
+        """:meth:`to_dict` with the candidates as rows of
+        :data:`CandidateReport` fields (named once, in ``candidate_fields``):
+        the compact form the router stores. :func:`expand_record` turns it
+        back into :meth:`to_dict`'s form."""
+        return {**self._head(), "candidate_fields": CandidateReport._fields, "candidates": self.candidates}
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (only str, int, float, bool, None, list, dict)."""
+        return {**self._head(), "candidates": [candidate.to_dict() for candidate in self.candidates]}
+
+    def _head(self) -> dict[str, Any]:
         return {
             "conversation_id": self.conversation_id,
             "agent_id": self.agent_id,
@@ -223,7 +236,6 @@ class Decision:
             "ordering": list(self.ordering),
             "reason_counts": dict(self.reason_counts),
             "rr_cursor": self.rr_cursor,
-            "candidates": [candidate.to_dict() for candidate in self.candidates],
         }
 
     @classmethod
@@ -243,6 +255,24 @@ class Decision:
             reason_counts=dict(raw.get("reason_counts", {})),
             rr_cursor=raw.get("rr_cursor"),
         )
+
+
+def expand_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored routing record in :meth:`Decision.to_dict`'s form: rows made
+    by :meth:`Decision.to_record` become candidate dicts (fields the row does
+    not have get their defaults). Other records are returned as they are."""
+    fields = record.get("candidate_fields")
+    if fields is None:
+        return dict(record)
+    defaults = CandidateReport._field_defaults
+    candidates = []
+    for row in record.get("candidates", ()):
+        named = dict(zip(fields, row, strict=False))
+        candidates.append(CandidateReport(*(named.get(name, defaults.get(name)) for name in CandidateReport._fields))
+                          .to_dict())
+    expanded = {key: value for key, value in record.items() if key != "candidate_fields"}
+    expanded["candidates"] = candidates
+    return expanded
 
 
 def base_reason(agent: AgentSnapshot) -> str:

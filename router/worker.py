@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,10 +57,13 @@ APPLY_BATCH = 200  # decisions applied per pipelined batch while draining a queu
 
 
 class Publisher(Protocol):
-    async def publish_assigned(self, agent_id: str, conversation: dict[str, Any]) -> None: ...
+    """Where the worker's news goes (the hub, in a node); each call is one round trip."""
 
-    async def publish_signal(self, channel: str, frame: dict[str, Any],
-                             skip: tuple[str, str] | None = None) -> None: ...
+    async def publish_assigned_many(self, assigned: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Tell each ``(agent_id, conversation)``'s agent of a new offer or assignment."""
+
+    async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Send each ``(channel, frame)`` signal."""
 
 
 def skill_group_from_record(record: dict[str, Any]) -> SkillGroup:
@@ -200,8 +203,8 @@ class RoutingWorker:
                                            missed_offers=lapse.missed_offers)
             if lapse.set_away:
                 await self.store.set_agent_status(agent.agent_id, "away")
-                await self.publisher.publish_signal(agent_channel(agent.agent_id), {
-                    "type": "status", "status": "away", "reason": "missed_offers"})
+                await self.publisher.publish_signals([(agent_channel(agent.agent_id), {
+                    "type": "status", "status": "away", "reason": "missed_offers"})])
                 released = dataclasses.replace(released, status="away")
             snap.index.update(released)
 
@@ -241,9 +244,9 @@ class RoutingWorker:
 
         The policy decides the whole queue on the snapshot (each offer counts
         against the agent at once); the decisions are then applied in batches
-        of ``APPLY_BATCH``: the store transitions in two pipelined round trips
-        (:meth:`Store.transition_many`), the explanations in one, and the
-        agents told. A transition the store refuses (another node took the
+        of ``APPLY_BATCH``: the store transitions, each with its explanation,
+        in two pipelined round trips (:meth:`Store.transition_many`), and the
+        agents told in one more. A transition the store refuses (another node took the
         slot or the conversation) leaves that conversation waiting for the
         next pass.
         """
@@ -269,7 +272,6 @@ class RoutingWorker:
         """Apply decisions (the snapshot already counts them against their
         agents); returns the conversations placed."""
         changes = []
-        records = []
         for conversation, decision in batch:
             group = snap.group(decision.group or conversation.skill)
             expires = offer_expires_at(group, snap.now)
@@ -278,22 +280,20 @@ class RoutingWorker:
             change = lifecycle.plan("queued", action, agent_id=decision.agent_id,
                                     data={"stage": decision.stage, "group": decision.group,
                                           "agent_name": profile.name if profile else ""})
-            changes.append((conversation.conversation_id,
-                            dataclasses.replace(change, fields={"queue_front": 0, "offer_expires_at": expires or 0.0})))
-            records.append((conversation.conversation_id, {"kind": "decision", "action": action,
-                                                           "offer_expires_at": expires, **decision.to_dict()}))
+            record = {"kind": "decision", "action": action, "offer_expires_at": expires, **decision.to_record()}
+            changes.append((conversation.conversation_id, dataclasses.replace(
+                change, fields={"queue_front": 0, "offer_expires_at": expires or 0.0}, routing_record=record)))
+        # The explanation is stored by the same atomic step as the change, so a
+        # refusal (another node took the slot or the conversation) leaves none.
         results = await self.store.transition_many(changes, snap.now)
-        placed = [(record, result[0]) for record, result in zip(records, results, strict=True)
-                  if not isinstance(result, StoreError)]  # refused: another node took the slot or the conversation
-        for (cid, _), _ in placed:
-            self._explained.pop(cid, None)
-            self._announced.pop(cid, None)
+        placed = [result[0] for result in results if not isinstance(result, StoreError)]
+        for updated in placed:
+            self._explained.pop(updated.conversation_id, None)
+            self._announced.pop(updated.conversation_id, None)
             if self.on_assigned is not None:
                 self.on_assigned()
-        await self.store.add_routing_records([record for record, _ in placed])
-        await asyncio.gather(*(self.publisher.publish_assigned(updated.agent_id, updated.to_dict())
-                               for _, updated in placed))
-        return {cid for (cid, _), _ in placed}
+        await self.publisher.publish_assigned_many([(updated.agent_id, updated.to_dict()) for updated in placed])
+        return {updated.conversation_id for updated in placed}
 
     async def _explain(self, decisions: list[Decision]) -> None:
         """Record why conversations still wait, where the reason changed."""
@@ -303,7 +303,7 @@ class RoutingWorker:
             if self._explained.get(decision.conversation_id) == key:
                 continue
             self._explained[decision.conversation_id] = key
-            records.append((decision.conversation_id, {"kind": "decision", "action": "queue", **decision.to_dict()}))
+            records.append((decision.conversation_id, {"kind": "decision", "action": "queue", **decision.to_record()}))
         if len(self._explained) > 50_000:
             self._explained.clear()
         await self.store.add_routing_records(records)
@@ -342,17 +342,17 @@ class RoutingWorker:
             if self._announced.get(request.conversation_id) == key:
                 continue
             self._announced[request.conversation_id] = key
-            sends.append(self.publisher.publish_signal(conversation_channel(request.conversation_id), {
+            sends.append((conversation_channel(request.conversation_id), {
                 "type": "queue", "conversation_id": request.conversation_id, "position": position,
                 "length": length, "eta_seconds": None if wait is None else eta}))
             if len(sends) >= APPLY_BATCH:
-                await asyncio.gather(*sends)
+                await self.publisher.publish_signals(sends)
                 sends.clear()
-        await asyncio.gather(*sends)
+        await self.publisher.publish_signals(sends)
         if len(self._announced) > 50_000:
             self._announced.clear()
         predicted = estimate_wait_seconds(length + 1, capacity, handle_times, free_slots=free,
                                           default_handle_seconds=DEFAULT_HANDLE_SECONDS)
         stats = {"type": "queue_stats", "skill": skill, "length": length, "at": snap.now,
                  "predicted_wait_seconds": predicted, "capacity_on_shift": capacity}
-        await self.publisher.publish_signal(supervisor_channel(), stats)
+        await self.publisher.publish_signals([(supervisor_channel(), stats)])

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from chatd.api.common import ApiError, Caller, caller, context, json
 from chatd.conversation import STATES
 from chatd.model import Conversation
+from router.model import expand_record
 
 __all__ = ["conversation_messages", "conversation_routing", "get_conversation", "list_conversations"]
 
@@ -80,4 +81,4 @@ async def conversation_routing(request: Request) -> Response:
     if who.kind == "visitor":
         raise ApiError("forbidden", "routing explanations are for agents")
     records = await context(request).store.routing_records(conversation.conversation_id)
-    return json({"conversation_id": conversation.conversation_id, "decisions": records})
+    return json({"conversation_id": conversation.conversation_id, "decisions": [expand_record(r) for r in records]})

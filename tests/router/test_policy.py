@@ -6,15 +6,18 @@ import json
 import random
 from typing import Any
 
+import msgpack
 import pytest
 
 from router import model, policy
 from router.model import (
     AgentIndex,
     AgentSnapshot,
+    CandidateReport,
     ConversationRequest,
     Decision,
     SkillGroup,
+    expand_record,
 )
 from router.policy import (
     ORDERINGS,
@@ -59,7 +62,7 @@ def test_exports() -> None:
     assert set(model.__all__) == {
         "AGENT_STATUSES", "ALGORITHMS", "OUTCOMES", "REASONS", "STAGES", "AgentIndex",
         "AgentSnapshot", "CandidateReport", "ConversationRequest", "Decision", "SkillGroup",
-        "base_reason",
+        "base_reason", "expand_record",
     }
 
 
@@ -408,6 +411,19 @@ def test_decision_round_trips_through_json() -> None:
                       sticky(), NOW)
     text = json.dumps(decision.to_dict(), allow_nan=False)
     assert Decision.from_dict(json.loads(text)) == decision
+
+
+def test_the_stored_record_expands_to_the_dict_form() -> None:
+    agents = [agent("ana", last_assigned_at=NOW - 40), agent("bo", active=2), agent("cy", status="away")]
+    decision = decide(request(preferred_agent_id="bo", enqueued_at=NOW - 100), agents, sticky(), NOW)
+    assert len(decision.candidates) == 3
+    stored = msgpack.unpackb(msgpack.packb(decision.to_record()), strict_map_key=False)
+    assert expand_record(stored) == decision.to_dict()
+    # A row without a field (an older or newer layout) gets the default; plain records pass through.
+    assert expand_record({"candidate_fields": ["agent_id", "stage", "kept", "reason"],
+                          "candidates": [["ana", "group", False, "offline"]]})["candidates"] == [
+        CandidateReport("ana", "group", False, "offline").to_dict()]
+    assert expand_record({"kind": "requeued"}) == {"kind": "requeued"}
 
 
 def test_report_limit_keeps_the_best_and_complete_counts() -> None:

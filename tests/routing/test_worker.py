@@ -6,6 +6,7 @@ same store contract holds for Redis (tests/store)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from chatd.model import Agent, Conversation
 from chatd.settings import Settings
 from chatd.store import open_engine
 from chatd.store.base import Store
+from router.model import expand_record
 from router.worker import RoutingWorker
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()  # a Monday, 10:00 in Shanghai
@@ -37,11 +39,11 @@ class Recorder:
         self.assigned: list[tuple[str, str]] = []
         self.signals: list[tuple[str, dict[str, Any]]] = []
 
-    async def publish_assigned(self, agent_id: str, conversation: dict[str, Any]) -> None:
-        self.assigned.append((agent_id, conversation["conversation_id"]))
+    async def publish_assigned_many(self, assigned: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        self.assigned += [(agent_id, conversation["conversation_id"]) for agent_id, conversation in assigned]
 
-    async def publish_signal(self, channel: str, frame: dict[str, Any], skip: Any = None) -> None:
-        self.signals.append((channel, frame))
+    async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        self.signals += signals
 
     def queue_frames(self, cid: str) -> list[dict[str, Any]]:
         return [f for _, f in self.signals if f["type"] == "queue" and f["conversation_id"] == cid]
@@ -133,7 +135,7 @@ async def test_stickiness_waits_within_the_budget_then_relaxes(
     clock.now = T0 + 61
     await worker.run_pass()
     assert await state(store, "c2") == ("assigned", "ana")
-    decision = (await store.routing_records("c2"))[-1]
+    decision = expand_record((await store.routing_records("c2"))[-1])
     assert decision["stage"] == "group" and decision["agent_id"] == "ana"
     reasons = {c["agent_id"]: c["reason"] for c in decision["candidates"]}
     assert reasons == {"ana": "kept", "bo": "at_capacity"}
@@ -171,7 +173,8 @@ async def test_shift_schedules_decide_who_is_on_duty(store: Store, worker: Routi
     await waiting(store, "sat", clock.now)
     await worker.run_pass()
     assert await state(store, "sat") == ("assigned", "bo")
-    reasons = {c["agent_id"]: c["reason"] for c in (await store.routing_records("sat"))[-1]["candidates"]}
+    latest = expand_record((await store.routing_records("sat"))[-1])
+    reasons = {c["agent_id"]: c["reason"] for c in latest["candidates"]}
     assert reasons["ana"] == "off_shift"
     clock.now = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()  # Monday
     await waiting(store, "mon", clock.now)
