@@ -58,6 +58,9 @@ from chatd.store.redis_wire import pool_options
 __all__ = ["RedisStore", "open_redis_engine"]
 
 PENDING_EVENTS_KEPT = 8  # event records kept for replay (concurrent transitions tolerated)
+# Changes per transition script call: one call runs alone on the server, so
+# it is kept to a millisecond or two.
+TRANSITIONS_PER_CALL = 50
 _LUA = Path(__file__).with_name("lua")
 _CONVERSATION_TYPES = {f.name: str(f.type) for f in dataclass_fields(Conversation)}
 _TIMES = frozenset(name for name, kind in _CONVERSATION_TYPES.items() if kind == "float")
@@ -274,19 +277,25 @@ class RedisStore:
         return await self._conversations(cid for _, cid in ranked)
 
     async def transition(self, conversation_id: str, change: Transition, now: float) -> tuple[Conversation, LogEntry]:
-        keys, args = self._transition_call(conversation_id, change, now)
-        conversation, records = self._transitioned(await self._transition(keys=keys, args=args))
+        [(keys, args)] = self._transition_calls([(conversation_id, change)], now)
+        [reply] = await self._transition(keys=keys, args=args)
+        conversation, records = self._transitioned(reply)
         keys, args, entry_fields = self._log_call(conversation_id, records)
         return conversation, self._logged(conversation_id, await self._append(keys=keys, args=args), entry_fields)
 
     async def transition_many(self, changes: Sequence[tuple[str, Transition]],
                               now: float) -> list[tuple[Conversation, LogEntry] | StoreError]:
-        """Both steps of every transition, each step for all of them in one pipeline."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for conversation_id, change in changes:
-                keys, args = self._transition_call(conversation_id, change, now)
-                await self._transition(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+        """Both steps of every transition, each step for all of them in one round trip."""
+        if not changes:
+            return []
+        calls = self._transition_calls(changes, now)
+        if len(calls) == 1:
+            replies = await self._transition(keys=calls[0][0], args=calls[0][1])
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    await self._transition(keys=keys, args=args, client=pipe)
+                replies = [reply for call_replies in await pipe.execute() for reply in call_replies]
         results: list[Any] = []
         for reply in replies:
             try:
@@ -297,28 +306,37 @@ class RedisStore:
                 if not isinstance(result, StoreError)]
         if not done:
             return results
-        calls = [self._log_call(cid, results[i][1]) for i, cid in done]
+        log_calls = [self._log_call(cid, results[i][1]) for i, cid in done]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for keys, args, _ in calls:
+            for keys, args, _ in log_calls:
                 await self._append(keys=keys, args=args, client=pipe)
             appended = await pipe.execute()
-        for (i, cid), (_, _, entry_fields), reply in zip(done, calls, appended, strict=True):
+        for (i, cid), (_, _, entry_fields), reply in zip(done, log_calls, appended, strict=True):
             results[i] = (results[i][0], self._logged(cid, reply, entry_fields))
         return results
 
-    def _transition_call(self, conversation_id: str, change: Transition, now: float) -> tuple[list[str], list[Any]]:
-        """Step 1 of a transition: the state change and its pending event record."""
+    def _transition_calls(self, changes: Sequence[tuple[str, Transition]],
+                          now: float) -> list[tuple[list[str], list[Any]]]:
+        """Step 1 of transitions: the state changes and their pending event
+        records, ``TRANSITIONS_PER_CALL`` changes per script call."""
         k = self._keys
-        keys = [k.conversation(conversation_id), k.agents, k.agent_last_assigned, k.queued_skills,
-                k.pending_events(conversation_id), k.routing_clock, k.routing_records(conversation_id)]
-        args = [conversation_id, k.queue_prefix, k.active_prefix, k.state_index_prefix, _time(now),
-                " ".join(change.allowed_from), change.to_state, change.agent_id, change.skill or "",
-                "" if change.priority is None else str(int(change.priority)), change.queue,
-                "1" if change.queue_front else "0", change.event, change.actor_role, change.actor_id,
-                _pack(change.data or {}), PENDING_EVENTS_KEPT,
-                b"" if change.routing_record is None else _pack(change.routing_record), ROUTING_RECORDS_KEPT,
-                *_extra_fields(change)]
-        return keys, args
+        calls = []
+        for start in range(0, len(changes), TRANSITIONS_PER_CALL):
+            keys = [k.agents, k.agent_last_assigned, k.queued_skills, k.routing_clock]
+            args: list[Any] = [k.queue_prefix, k.active_prefix, k.state_index_prefix, _time(now),
+                               PENDING_EVENTS_KEPT, ROUTING_RECORDS_KEPT]
+            for conversation_id, change in changes[start:start + TRANSITIONS_PER_CALL]:
+                keys += [k.conversation(conversation_id), k.pending_events(conversation_id),
+                         k.routing_records(conversation_id)]
+                own = [conversation_id, " ".join(change.allowed_from), change.to_state, change.agent_id,
+                       change.skill or "", "" if change.priority is None else str(int(change.priority)),
+                       change.queue, "1" if change.queue_front else "0", change.event, change.actor_role,
+                       change.actor_id, _pack(change.data or {}),
+                       b"" if change.routing_record is None else _pack(change.routing_record),
+                       *_extra_fields(change)]
+                args += [len(own), *own]
+            calls.append((keys, args))
+        return calls
 
     @staticmethod
     def _transitioned(reply: Sequence[Any]) -> tuple[Conversation, Sequence[bytes]]:

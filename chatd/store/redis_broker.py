@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -34,6 +35,7 @@ __all__ = ["RedisBroker", "backoff"]
 
 log = logging.getLogger(__name__)
 
+_PUBLISH_MANY = Path(__file__).resolve().parent / "lua" / "publish_many.lua"
 _SUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command when resubscribing
 
 
@@ -54,6 +56,7 @@ class RedisBroker:
             url, decode_responses=False, client_name=f"{keys.prefix}:broker".replace(" ", "_"),
             **pool_options(url))
         self._publisher = publisher
+        self._publish_many = publisher.register_script(_PUBLISH_MANY.read_text())
         self._prefix = keys.channel_prefix
         self._raw_prefix = keys.channel_prefix.encode()
         self._health_check_seconds = health_check_seconds
@@ -80,10 +83,10 @@ class RedisBroker:
     async def publish_many(self, publications: Sequence[tuple[str, bytes]]) -> None:
         if not publications:
             return
-        async with self._publisher.pipeline(transaction=False) as pipe:
-            for channel, payload in publications:
-                pipe.publish(self._prefix + channel, payload)
-            await pipe.execute()
+        args: list[str | bytes] = []
+        for channel, payload in publications:
+            args += [self._prefix + channel, payload]
+        await self._publish_many(keys=[], args=args)
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe and wait for Redis to confirm. If the connection is down,

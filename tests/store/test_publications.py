@@ -88,6 +88,20 @@ async def test_unsubscribe_stops_delivery(engine: Engine) -> None:
     assert received == [(channel, b"one"), (agent_channel("zed"), b"three")]
 
 
+async def test_publish_many_delivers_each_in_order(engine: Engine) -> None:
+    received = _collect(engine)
+    ann, bob = agent_channel("ann"), agent_channel("bob")
+    await engine.broker.subscribe(ann)
+    await engine.broker.subscribe(bob)
+    batch = [(ann if n % 3 else bob, f"p{n}".encode()) for n in range(300)]
+    batch.insert(5, (agent_channel("nobody"), b"not for us"))
+    await engine.broker.publish_many(batch)
+    await engine.broker.publish_many([])
+    await wait_for(lambda: len(received) == 300)
+    await asyncio.sleep(0.05)
+    assert received == [item for item in batch if item[0] != agent_channel("nobody")]
+
+
 async def test_engines_with_different_prefixes_do_not_cross_talk(make_engine: EngineFactory) -> None:
     first = await make_engine()
     second = await make_engine(redis_prefix=f"chatdtest:{uuid.uuid4().hex}")

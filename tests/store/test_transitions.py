@@ -114,6 +114,29 @@ async def test_transition_many_applies_each_in_order_and_returns_refusals(engine
     assert await store.transition_many([], T0 + 2) == []
 
 
+async def test_a_long_batch_is_applied_whole_and_in_order(engine: Engine) -> None:
+    """More changes than one script call takes (the Redis engine splits them)."""
+    store = engine.store
+    await add_agent(store, "ann", capacity=120)
+    await add_agent(store, "bo", capacity=100)
+    cids = [f"c{n:03d}" for n in range(130)]
+    for cid in cids:
+        await queued(store, cid)
+    changes = [(cid, plan("queued", "assign", agent_id="ann" if n % 2 else "bo")) for n, cid in enumerate(cids)]
+    changes.insert(70, ("c000", plan("queued", "assign", agent_id="ann")))  # already taken by bo
+    results = await store.transition_many(changes, T0 + 1)
+    assert len(results) == 131
+    assert isinstance(results[70], StoreError) and results[70].code == "bad_state"
+    owners = [r[0].agent_id for r in results if not isinstance(r, StoreError)]
+    assert owners == ["bo" if n % 2 == 0 else "ann" for n in range(130)]
+    assert [r[0].conversation_id for r in results if not isinstance(r, StoreError)] == cids
+    ticks = [r[1].data["tick"] for r in results if not isinstance(r, StoreError)]
+    assert ticks == sorted(ticks) and len(set(ticks)) == 130
+    runtime = await store.agent_runtime()
+    assert (runtime["ann"]["load"], runtime["bo"]["load"]) == (65, 65)
+    assert await store.queue("general") == []
+
+
 async def test_transfer_to_agent_moves_the_load(engine: Engine) -> None:
     store = engine.store
     await add_agent(store, "ann")
