@@ -8,6 +8,7 @@ the conversation lifecycle lives in :mod:`chatd.conversation`.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -27,8 +28,13 @@ ROLES = ("agent", "supervisor", "admin")
 AGENT_STATUSES = ("online", "away", "offline")
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 def _from_dict(cls: type, raw: dict[str, Any]) -> Any:
-    names = {f.name for f in fields(cls)}
+    names = _field_names(cls)
     return cls(**{k: v for k, v in raw.items() if k in names})
 
 

@@ -31,7 +31,7 @@ window is one round trip long.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,10 @@ TRANSITIONS_PER_CALL = 50
 _LUA = Path(__file__).with_name("lua")
 _CONVERSATION_TYPES = {f.name: str(f.type) for f in dataclass_fields(Conversation)}
 _TIMES = frozenset(name for name, kind in _CONVERSATION_TYPES.items() if kind == "float")
+# stored field name -> (Conversation field, decoder of the stored bytes)
+_CONVERSATION_DECODERS: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {
+    name.encode(): (name, {"float": float, "int": int}.get(kind, bytes.decode))
+    for name, kind in _CONVERSATION_TYPES.items()}
 # {"type": "entry", "entry": {<9 pairs>: "conversation_id" first, then the stored 7, then "seq"}}
 _PUBLICATION_HEAD = b"".join((b"\x82", msgpack.packb("type"), msgpack.packb("entry"), msgpack.packb("entry"),
                               b"\x89", msgpack.packb("conversation_id")))
@@ -102,15 +106,10 @@ def _conversation(raw: dict[bytes, bytes]) -> Conversation | None:
         return None
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        name = key.decode()
-        kind = _CONVERSATION_TYPES.get(name)
-        if kind == "float":
-            values[name] = float(value)
-        elif kind == "int":
-            values[name] = int(value)
-        elif kind is not None:
-            values[name] = value.decode()
-    return Conversation.from_dict(values)
+        field = _CONVERSATION_DECODERS.get(key)
+        if field is not None:  # not e.g. the transition counter
+            values[field[0]] = field[1](value)
+    return Conversation(**values)
 
 
 def _extra_fields(change: Transition) -> list[str]:
