@@ -61,6 +61,7 @@ PENDING_EVENTS_KEPT = 8  # event records kept for replay (concurrent transitions
 # Changes per transition script call: one call runs alone on the server, so
 # it is kept to a millisecond or two.
 TRANSITIONS_PER_CALL = 50
+READS_PER_CALL = 500  # conversation hashes read per script call
 _LUA = Path(__file__).with_name("lua")
 _CONVERSATION_TYPES = {f.name: str(f.type) for f in dataclass_fields(Conversation)}
 _TIMES = frozenset(name for name, kind in _CONVERSATION_TYPES.items() if kind == "float")
@@ -143,6 +144,7 @@ class RedisStore:
         self._retention = str(log_retention)
         self._append = client.register_script((_LUA / "append.lua").read_text())
         self._transition = client.register_script((_LUA / "transition.lua").read_text())
+        self._read_conversations = client.register_script((_LUA / "read_conversations.lua").read_text())
         self._create = client.register_script((_LUA / "create_conversation.lua").read_text())
         self._agent_status = client.register_script((_LUA / "agent_status.lua").read_text())
 
@@ -249,11 +251,14 @@ class RedisStore:
         ids = list(ids)
         if not ids:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for cid in ids:
-                pipe.hgetall(self._keys.conversation(_text(cid)))
-            found = [_conversation(raw) for raw in await pipe.execute()]
-        return [conv for conv in found if conv is not None]
+        keys = [self._keys.conversation(_text(cid)) for cid in ids]
+        found = []
+        for start in range(0, len(keys), READS_PER_CALL):
+            for flat in await self._read_conversations(keys=keys[start:start + READS_PER_CALL], args=[]):
+                conversation = _conversation(_pairs(flat))
+                if conversation is not None:
+                    found.append(conversation)
+        return found
 
     async def visitor_conversations(self, site_key: str, visitor_id: str, limit: int = 20) -> list[Conversation]:
         if limit <= 0:

@@ -137,6 +137,17 @@ async def test_a_long_batch_is_applied_whole_and_in_order(engine: Engine) -> Non
     assert await store.queue("general") == []
 
 
+async def test_long_queues_are_read_whole_and_in_order(engine: Engine) -> None:
+    """More conversations than one read takes (the Redis engine reads 500 per call)."""
+    store = engine.store
+    cids = [f"c{n:04d}" for n in range(1_100)]
+    for n, cid in enumerate(cids):
+        await queued(store, cid, T0 + n)
+    assert [c.conversation_id for c in await store.queue("general")] == cids
+    listed = await store.list_conversations(("queued",))
+    assert [c.conversation_id for c in listed] == cids and all(c.state == "queued" for c in listed)
+
+
 async def test_transfer_to_agent_moves_the_load(engine: Engine) -> None:
     store = engine.store
     await add_agent(store, "ann")
