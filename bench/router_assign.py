@@ -4,11 +4,13 @@ Loads a Redis prefix of its own with ``--agents`` connected agents (three
 skills, two per agent, capacity ``--capacity``) and ``--conversations``
 queued conversations, then lets ``--workers`` routing workers (each in its
 own process, as on separate chatd nodes) drain the queues with the real
-:class:`router.worker.RoutingWorker`: snapshot, :func:`router.policy.decide`,
-one atomic Lua transition per assignment, the routing explanation written,
-the ``assigned`` publication sent through the Redis broker. Reports
-assignments per second (first assignment to last) and checks afterwards that
-every conversation was assigned exactly once and no agent is over capacity.
+:class:`router.worker.RoutingWorker`: snapshot, :func:`router.policy.decide_queue`,
+one atomic Lua transition per assignment (with its routing explanation),
+the log entries, the ``assigned`` publications sent through the Redis
+broker. Reports assignments per second (first assignment to last), the
+workers' CPU while draining and the Redis server's CPU over the same time,
+and checks afterwards that every conversation was assigned exactly once, no
+agent is over capacity and every agent's load matches its conversations.
 
 Run from the repository root (Redis on 127.0.0.1:6379 by default)::
 
