@@ -53,7 +53,7 @@ from chatd.store.base import (
 from chatd.store.keys import Keys
 from chatd.store.lifecycle import entry_from_fields, event_data, refusal, try_assign
 from chatd.store.redis_broker import RedisBroker
-from chatd.store.redis_wire import pool_options
+from chatd.store.redis_wire import WaitingConnectionPool, pool_options
 
 __all__ = ["RedisStore", "open_redis_engine"]
 
@@ -530,9 +530,8 @@ def open_redis_engine(url: str, *, prefix: str, log_retention: int) -> Engine:
     """A Redis engine; nothing connects until the first command."""
     # Commands beyond the pool's size wait for a free connection instead of
     # failing with MaxConnectionsError (redis-py's default pool does not wait).
-    pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=False, max_connections=REDIS_POOL_SIZE,
-                                                    timeout=REDIS_POOL_WAIT_SECONDS,
-                                                    **pool_options(url))
+    pool = WaitingConnectionPool.from_url(url, decode_responses=False, max_connections=REDIS_POOL_SIZE,
+                                          timeout=REDIS_POOL_WAIT_SECONDS, **pool_options(url))
     client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     keys = Keys(prefix)
     return Engine("redis", RedisStore(client, keys, log_retention=log_retention),
