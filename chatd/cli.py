@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -69,6 +70,11 @@ class DrainingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets=sockets)
+        # What is loaded by now (modules, demo data) lives as long as the
+        # process: keep it out of the collector's full passes.
+        gc.collect()
+        gc.freeze()
+        self._chatd_app.state.chatd.metrics.watch_gc()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining or self._loop is None:
@@ -87,8 +93,17 @@ class DrainingServer(uvicorn.Server):
         self._loop.call_soon_threadsafe(lambda: self._loop.create_task(drain_then_exit()))  # type: ignore[union-attr]
 
 
+# A full collection walks every live object (about 70 per connection) while
+# every connection waits: at 1,000 conversations one took 40-150 ms, the p99
+# of the chat benchmark. Young collections stay as they are; full ones are
+# considered after 100 middle-generation passes instead of 10.
+GC_THRESHOLDS = (700, 10, 100)
+
+
 def _run_one(sockets: list[socket.socket] | None = None) -> None:
     from chatd.app import create_app
+
+    gc.set_threshold(*GC_THRESHOLDS)
 
     settings = load_settings()
     app = create_app(settings)
