@@ -14,8 +14,8 @@ __all__ = ["Metrics"]
 
 
 class Metrics:
-    __slots__ = ("ack_latency", "assignments", "connections", "draining", "errors", "gc_frozen", "gc_pauses",
-                 "messages", "registry", "signals_lost")
+    __slots__ = ("_stored", "ack_latency", "assignments", "connections", "draining", "errors", "gc_frozen",
+                 "gc_pauses", "messages", "registry", "signals_lost")
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -44,7 +44,14 @@ class Metrics:
                                registry=self.registry)
         for role in ("visitor", "agent"):
             self.connections.labels(role)
-            self.messages.labels(role)
+        self._stored = {role: self.messages.labels(role) for role in ("visitor", "agent")}
+
+    def message_stored(self, role: str) -> None:
+        """Count a stored message (the labelled child is looked up once per role)."""
+        child = self._stored.get(role)
+        if child is None:
+            child = self._stored[role] = self.messages.labels(role)
+        child.inc()
 
     def watch_gc(self) -> None:
         """Time every collector pass. For a served process only: the hook is process-wide."""

@@ -153,7 +153,7 @@ class ChatService:
         except StoreError as exc:
             raise ServiceError(exc.code, str(exc)) from None
         if not result.duplicate:
-            self.metrics.messages.labels(role).inc()
+            self.metrics.message_stored(role)
             if role == "visitor":
                 self.bot.on_visitor_message(conversation_id, body)
         return result
