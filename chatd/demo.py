@@ -5,10 +5,11 @@ forget to change)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
-from chatd.auth import hash_password
+from chatd.auth import hash_password_off_loop
 from chatd.bot.runtime import seed_bot_demo
 from chatd.model import Agent, Site
 from chatd.settings import Settings
@@ -43,12 +44,11 @@ async def seed_demo(store: Store, settings: Settings) -> dict[str, str]:
     await store.put_site(Site.from_dict(DEMO_SITE.to_dict()))
     await store.put_site(Site.from_dict(DEMO_BOT_SITE.to_dict()))
     await seed_bot_demo(store, [DEMO_SITE.site_key, DEMO_BOT_SITE.site_key], DEMO_BOT_SITE.site_key)
-    passwords: dict[str, str] = {}
-    for agent_id, name, role, skills, capacity in DEMO_AGENTS:
-        password = secrets.token_urlsafe(9)
-        passwords[agent_id] = password
+    passwords = {agent_id: secrets.token_urlsafe(9) for agent_id, *_ in DEMO_AGENTS}
+    hashes = await asyncio.gather(*(hash_password_off_loop(passwords[agent_id]) for agent_id, *_ in DEMO_AGENTS))
+    for (agent_id, name, role, skills, capacity), password_hash in zip(DEMO_AGENTS, hashes, strict=True):
         await store.put_agent(Agent(agent_id=agent_id, name=name, role=role, skills=dict(skills),
-                                    capacity=capacity, password_hash=hash_password(password)))
+                                    capacity=capacity, password_hash=password_hash))
     lines = ["demo data loaded: sites 'demo' and 'demo-bot' (bot first), knowledge base, quick replies; "
              "log in to the console with"]
     lines += [f"  demo {role:<10} {agent_id:<6} password {passwords[agent_id]}"

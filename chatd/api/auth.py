@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chatd.api.common import ApiError, context, json, read_json, require_role
-from chatd.auth import verify_password
+from chatd.auth import check_password
 
 __all__ = ["login", "logout", "me"]
 
@@ -18,8 +18,9 @@ async def login(request: Request) -> Response:
     if not isinstance(agent_id, str) or not isinstance(password, str):
         raise ApiError("bad_request", "agent_id and password are required strings")
     agent = await ctx.store.get_agent(agent_id)
-    # The same answer for an unknown agent and a wrong password.
-    if agent is None or not verify_password(agent.password_hash, password):
+    # The same answer, after the same work, for an unknown agent and a wrong password.
+    matches = await check_password(None if agent is None else agent.password_hash, password)
+    if agent is None or not matches:
         raise ApiError("unauthorized", "wrong agent id or password")
     token, claims = ctx.signer.issue("agent", agent.agent_id, ctx.settings.agent_token_ttl_seconds,
                                      ctx.clock(), role=agent.role)

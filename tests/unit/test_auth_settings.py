@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from chatd.auth import AuthError, TokenSigner, hash_password, sign_identity, verify_identity, verify_password
+import chatd.auth
+from chatd.auth import (
+    AuthError,
+    TokenSigner,
+    check_password,
+    hash_password,
+    hash_password_off_loop,
+    sign_identity,
+    verify_identity,
+    verify_password,
+)
 from chatd.settings import load_settings
 
 
@@ -13,6 +25,26 @@ def test_passwords_are_hashed_with_argon2() -> None:
     assert hashed.startswith("$argon2") and "correct horse" not in hashed
     assert verify_password(hashed, "correct horse")
     assert not verify_password(hashed, "wrong") and not verify_password("", "x") and not verify_password("junk", "x")
+
+
+@pytest.mark.asyncio
+async def test_argon2_runs_off_the_event_loop_and_unknown_agents_cost_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    loop_thread = threading.current_thread()
+    checked: list[tuple[str, threading.Thread]] = []
+    real_verify = chatd.auth.verify_password
+
+    def recording_verify(password_hash: str, password: str) -> bool:
+        checked.append((password_hash, threading.current_thread()))
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(chatd.auth, "verify_password", recording_verify)
+    hashed = await hash_password_off_loop("correct horse")
+    assert await check_password(hashed, "correct horse")
+    assert not await check_password(hashed, "wrong")
+    assert not await check_password(None, "correct horse")  # no such agent: checked against a stand-in
+    assert len(checked) == 3 and all(thread is not loop_thread for _, thread in checked)
+    assert checked[2][0].startswith("$argon2") and checked[2][0] != hashed
 
 
 def test_tokens_verify_expire_and_refuse_tampering() -> None:
