@@ -204,6 +204,7 @@ class ChatService:
         current = await self.conversation(conversation_id)
         data = {"disposition": disposition} if disposition else None
         updated = await self._apply(current, "close", actor_role=role, actor_id=actor_id, data=data)
+        self.bot.on_closed(conversation_id)
         if current.agent_id:
             self.router.agent_available(current.agent_id)
             await self.store.add_sample("closed_by_agent", current.agent_id, self.clock(), keep=1000)  # the floor

@@ -50,6 +50,9 @@ class Bot(Protocol):
     def on_button(self, conversation_id: str, button: dict[str, Any]) -> None:
         """The visitor tapped a bot button (``{"kind", "label", "entry_id"}``)."""
 
+    def on_closed(self, conversation_id: str) -> None:
+        """The conversation closed: forget what the bot kept about it. Must return at once."""
+
     async def suggest(self, site_key: str, text: str, locale: str | None = None) -> list[dict[str, Any]]:
         """Questions to suggest while the visitor types ``text``."""
 
@@ -67,6 +70,9 @@ class NoBot:
         return None
 
     def on_button(self, conversation_id: str, button: dict[str, Any]) -> None:
+        return None
+
+    def on_closed(self, conversation_id: str) -> None:
         return None
 
     async def suggest(self, site_key: str, text: str, locale: str | None = None) -> list[dict[str, Any]]:

@@ -273,6 +273,21 @@ class BotRuntime:
                          button.get("entry_id"))
         self._spawn(self._serialised(conversation_id, pressed.label, pressed))
 
+    def on_closed(self, conversation_id: str) -> None:
+        self._silent.pop(conversation_id, None)
+        self._spawn(self._forget(conversation_id))
+
+    async def _forget(self, conversation_id: str) -> None:
+        """Delete the conversation's state once any answer in flight is done (it
+        may still write the state): closed conversations keep nothing here."""
+        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        try:
+            async with lock:
+                await self.store.delete_record(STATE, conversation_id)
+        finally:
+            if not lock.locked() and self._locks.get(conversation_id) is lock:
+                del self._locks[conversation_id]
+
     async def _serialised(self, conversation_id: str, text: str, button: Button | None) -> None:
         lock = self._locks.setdefault(conversation_id, asyncio.Lock())
         try:

@@ -275,6 +275,11 @@ async def test_bot_first_answers_hands_off_with_context_and_goes_silent(timed: t
     await ctx.service.send(cid, "visitor", "v1", "m4", "发票怎么开")
     after = await _log(app, cid)
     assert len(after) == before + 1 and after[-1]["sender_role"] == "visitor"  # the bot said nothing
+    # Closing forgets the bot's state of the conversation.
+    assert await ctx.store.get_record("bot_state", cid) is not None
+    await ctx.service.close(cid, "agent", "ana")
+    await ctx.service.bot.idle()
+    assert await ctx.store.get_record("bot_state", cid) is None
 
 
 async def test_unsure_bot_offers_a_human(timed: tuple[Starlette, Clock]) -> None:
