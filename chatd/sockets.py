@@ -31,6 +31,7 @@ __all__ = ["agent_endpoint", "visitor_endpoint"]
 
 log = logging.getLogger("chatd.sockets")
 HELLO_TIMEOUT = 15.0
+MAX_NAME_CHARS = 100  # a visitor's display name
 
 
 async def visitor_endpoint(websocket: WebSocket) -> None:
@@ -263,6 +264,8 @@ class _Connection:
             raise ProtocolError("origin_not_allowed")
         visitor_id = ""
         name = frame.get("name") or ""
+        if len(name) > MAX_NAME_CHARS:
+            raise ProtocolError("bad_request", f"name must have at most {MAX_NAME_CHARS} characters")
         verified: dict[str, Any] = {}
         try:
             if frame.get("identity"):
@@ -346,8 +349,10 @@ class _Connection:
         if frame.get("attributes"):
             await ctx.store.update_visitor(session.site_key, session.principal_id, _attributes(frame["attributes"]))
         profile = await ctx.store.get_visitor(session.site_key, session.principal_id)
+        # The name from hello (or the signed identity), else one the visitor gave in a pre-chat form.
+        name = session.name or str(profile.get("name") or "")[:MAX_NAME_CHARS]
         conversation, start = await ctx.service.start_conversation(
-            session.site_key, session.principal_id, skill=skill, visitor_name=session.name,
+            session.site_key, session.principal_id, skill=skill, visitor_name=name,
             priority=10 if profile.get("vip") else 0, preferred_agent_id=str(profile.get("dedicated_agent") or ""))
         reply: dict[str, Any] = {"type": "conversation", "conversation": _summary(conversation)}
         if start is not None:

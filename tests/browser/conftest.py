@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, ConsoleMessage, Locator, Page, WebSocket
@@ -173,6 +174,7 @@ class WidgetPage:
         self.sent: list[dict[str, Any]] = []
         self.sockets: list[WebSocket] = []
         self.errors: list[str] = []
+        self.binary_frames = 0
         page.on("websocket", self._on_socket)
         page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
         page.on("console", self._on_console)
@@ -190,10 +192,12 @@ class WidgetPage:
         socket.on("framereceived", lambda payload: self._record(self.received, payload))
         socket.on("framesent", lambda payload: self._record(self.sent, payload))
 
-    @staticmethod
-    def _record(into: list[dict[str, Any]], payload: str | bytes) -> None:
+    def _record(self, into: list[dict[str, Any]], payload: str | bytes) -> None:
         if isinstance(payload, str):
             into.append(json.loads(payload))
+        else:  # the msgpack subprotocol
+            self.binary_frames += 1
+            into.append(msgpack.unpackb(payload, raw=False))
 
     def by(self, testid: str) -> Locator:
         """An element of the widget (locators reach into the open shadow root)."""

@@ -369,6 +369,55 @@ def embed_page(loader_url: str, boot: str, before: str = "") -> str:
 </body></html>"""
 
 
+async def test_prechat_form_then_unread_badge_over_msgpack(chatd: ChatdProcess, agents: AgentFactory,
+                                                           shop: ShopSite, open_page: PageFactory) -> None:
+    ana = await agents(chatd, "ana")
+    shop.pages["/prechat/"] = embed_page(chatd.url + "/widget/loader.js", """{ site: 'demo', locale: 'en',
+        codec: 'msgpack', prechat: { fields: ['name', 'phone', 'email'], required: ['name'] } }""")
+    visitor = await open_page(shop.url + "/prechat/")
+    await visitor.by("chatd-launcher").click()
+
+    # The pre-chat form comes first; its name is required and the email must look like one.
+    form = visitor.by("chatd-prechat")
+    await expect(form).to_be_visible()
+    await expect(visitor.by("chatd-composer")).to_be_hidden()
+    await visitor.by("chatd-prechat-email").fill("not an email")
+    await visitor.by("chatd-prechat-submit").click()
+    await expect(visitor.by("chatd-prechat-name")).to_have_attribute("aria-invalid", "true")
+    await expect(visitor.by("chatd-prechat-email")).to_have_attribute("aria-invalid", "true")
+    await expect(visitor.by("chatd-prechat-name")).to_be_focused()
+    await visitor.by("chatd-prechat-name").fill("Han Meimei")
+    await visitor.by("chatd-prechat-email").fill("han@example.com")
+    await visitor.by("chatd-prechat-submit").click()
+    await expect(form).to_be_hidden()
+    await expect(visitor.by("chatd-input")).to_be_focused()
+
+    # Every frame went as msgpack; the answers reached the server with the new conversation.
+    start = await visitor.frame("start", sent=True)
+    assert start["attributes"] == {"name": "Han Meimei", "email": "han@example.com"}
+    offered = await ana.expect("conversation", timeout=10, where=lambda f: f["conversation"].get(
+        "visitor_name") == "Han Meimei")
+    cid = offered["conversation"]["conversation_id"]
+    await visitor.send("Where is my parcel?")
+    await ana.expect("message", timeout=10, where=lambda f: f["body"] == "Where is my parcel?")
+    assert visitor.binary_frames > 0 and all(isinstance(f, dict) for f in visitor.received)
+
+    # Answers that arrive while the panel is closed are counted on the launcher.
+    await visitor.by("chatd-close").click()
+    await expect(visitor.by("chatd-panel")).to_be_hidden()
+    badge = visitor.by("chatd-badge")
+    await expect(badge).to_be_hidden()
+    for text in ("Let me check", "It left the warehouse today"):
+        await ana.send(cid, text)
+    await expect(badge).to_have_text("2")
+    await expect(visitor.by("chatd-launcher")).to_have_attribute("aria-label", "Open chat, 2 unread")
+    await visitor.by("chatd-launcher").click()
+    await expect(visitor.by("chatd-message").filter(has_text="It left the warehouse today")).to_be_visible()
+    await expect(badge).to_be_hidden()
+    await expect(visitor.by("chatd-launcher")).to_have_attribute("aria-label", "Close chat")
+    assert not visitor.errors, visitor.errors
+
+
 async def test_leave_a_message_when_no_agent_is_online(chatd: ChatdProcess, shop: ShopSite,
                                                       open_page: PageFactory) -> None:
     # The shop is another origin than chatd (another port), as on a real

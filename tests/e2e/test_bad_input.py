@@ -158,6 +158,14 @@ async def test_bad_credentials_close_with_auth_codes(server: ChatdProcess) -> No
         assert (answer["code"], close_code) == (code, close), frame
 
 
+async def test_an_overlong_name_is_refused_and_hello_can_be_retried(server: ChatdProcess) -> None:
+    async with websockets.connect(server.ws_url + "/ws/visitor") as ws:
+        await ws.send(orjson.dumps({"type": "hello", "site": "demo", "name": "n" * 101}).decode())
+        assert (await _frames_until(ws, "error"))["code"] == "bad_request"
+        await ws.send(orjson.dumps({"type": "hello", "site": "demo", "name": "n" * 100}).decode())
+        assert (await _frames_until(ws, "welcome"))["role"] == "visitor"
+
+
 async def test_identity_tokens_and_origin_allowlist(server: ChatdProcess) -> None:
     admin = await alogin(server.url, "admin", server.passwords["admin"])
     async with httpx.AsyncClient(headers={"authorization": f"Bearer {admin}"}) as http:
