@@ -8,6 +8,8 @@
                      ├──────lapse───────┘                   │
                      └──── requeue, transfer_to_group ──────┘
     (close from any open state)            closed ──reopen──▶ open
+    (a supervisor may also transfer an offered chat to an agent or a group,
+     and move a queued chat to another group)
 
 An offer reserves the agent's capacity; the agent accepts, declines or lets
 it lapse, and a lapse puts the conversation back at the front of its queue.
@@ -45,8 +47,9 @@ _TABLE: dict[str, tuple[tuple[str, ...], str, str]] = {
     "offer": (("queued",), "offered", "offered"),
     "accept": (("offered",), "assigned", "accepted"),
     "lapse": (("offered",), "queued", "lapsed"),
-    "transfer_to_agent": (("assigned",), "assigned", "transferred"),
-    "transfer_to_group": (("assigned",), "queued", "transferred"),
+    # Agents transfer their assigned chats; supervisors also move offered and queued ones.
+    "transfer_to_agent": (("offered", "assigned"), "assigned", "transferred"),
+    "transfer_to_group": (("queued", "offered", "assigned"), "queued", "transferred"),
     "requeue": (("assigned",), "queued", "requeued"),
     "close": (("open", "queued", "offered", "assigned"), "closed", "closed"),
     "reopen": (("closed",), "open", "reopened"),

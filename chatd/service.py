@@ -215,17 +215,25 @@ class ChatService:
 
     async def transfer(self, conversation_id: str, agent_id: str, *, to_agent: str = "", to_skill: str = "",
                        note: str = "", actor_role: str = "agent") -> Conversation:
+        """Move a chat to another agent or skill group. Agents transfer their
+        assigned chats; supervisors (``actor_role``) may also move an offered
+        chat (the offer is withdrawn) and a queued one to another group."""
         current = await self.conversation(conversation_id)
+        if actor_role == "agent" and current.state != "assigned":
+            raise ServiceError("bad_state", f"cannot transfer a conversation that is {current.state}")
+        if to_skill and current.state == "queued" and to_skill == current.skill:
+            raise ServiceError("bad_request", f"the conversation is already waiting in {to_skill}")
+        withdrawn = {"offer_expires_at": 0.0}
         if to_agent:
             target = await self.store.get_agent(to_agent)
             if target is None:
                 raise ServiceError("unknown_agent")
-            updated = await self._apply(current, "transfer_to_agent", current_agent=current.agent_id,
+            updated = await self._apply(current, "transfer_to_agent", withdrawn, current_agent=current.agent_id,
                                         agent_id=to_agent, note=note, actor_role=actor_role, actor_id=agent_id,
                                         data={"agent_name": target.name})
             await self.hub.publish_assigned(to_agent, updated.to_dict())
         else:
-            updated = await self._apply(current, "transfer_to_group", current_agent=current.agent_id,
+            updated = await self._apply(current, "transfer_to_group", withdrawn, current_agent=current.agent_id,
                                         skill=to_skill, note=note, actor_role=actor_role, actor_id=agent_id)
             self.router.conversation_waiting(conversation_id, to_skill)
         if current.agent_id:

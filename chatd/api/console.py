@@ -3,8 +3,8 @@
 - ``GET /api/v1/floor``: the supervisor view: every skill group's queue
   (length, longest wait, predicted wait), every agent's status, load, current
   chats and today's counts;
-- ``POST /api/v1/conversations/{id}/reassign``: a supervisor moves a chat to
-  another agent or skill group, with a note;
+- ``POST /api/v1/conversations/{id}/reassign``: a supervisor moves a chat
+  (queued, offered or assigned) to another agent or skill group, with a note;
 - ``GET /api/v1/transfer-targets``: colleagues (status, load) and skill
   groups an agent may transfer a chat to;
 - ``GET /api/v1/conversations/{id}/customer``: the customer panel: profile,
@@ -113,8 +113,9 @@ async def floor(request: Request) -> Response:
 async def reassign(request: Request) -> Response:
     """``{"to_agent": id}`` or ``{"to_skill": group}``, with an optional ``note``.
 
-    Assigned chats are transferred (the note travels with them); a queued
-    chat may be given to an agent directly (capacity still holds)."""
+    Assigned and offered chats are transferred (the note travels with them;
+    an offer is withdrawn); a queued chat may be given to an agent directly
+    or moved to another group (capacity still holds)."""
     who = await require_role(request, "supervisor", "admin")
     ctx = context(request)
     body = await read_json(request)
@@ -131,12 +132,11 @@ async def reassign(request: Request) -> Response:
     try:
         if conversation.state == "queued" and to_agent:
             updated = await _assign_queued(ctx, conversation, to_agent, who, note)
-        elif conversation.state == "assigned":
+        elif conversation.state in ("queued", "offered", "assigned"):
             updated = await ctx.service.transfer(conversation.conversation_id, who.subject, to_agent=to_agent,
                                                  to_skill=to_skill, note=note, actor_role=who.role)
         else:
-            raise ApiError("bad_state", f"a {conversation.state} conversation cannot be reassigned"
-                           + (" to a group" if conversation.state == "queued" else ""))
+            raise ApiError("bad_state", f"a {conversation.state} conversation cannot be reassigned")
     except ServiceError as exc:
         raise ApiError(exc.code, str(exc)) from None
     await ctx.store.add_routing_record(conversation.conversation_id, {

@@ -4,6 +4,7 @@ and the customer-info webhook client (with the demo provider over ASGI)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import httpx
@@ -18,6 +19,7 @@ from chatd.conversation import plan
 from chatd.customer_info import CustomerInfoClient, CustomerQuery, parse_customer_info, sign, verify
 from chatd.demo_orders import demo_orders
 from chatd.model import Conversation, Site
+from chatd.service import ServiceError
 from chatd.settings import load_settings
 from tests.app.support import add_team, api_client
 
@@ -110,8 +112,14 @@ async def test_reassign_moves_chats_with_a_note_and_refuses_bad_requests(app: St
     assert log[-1]["sender_role"] == "supervisor" and log[-1]["data"]["from_agent"] == "ana"
     routing = (await sam.get("/api/v1/conversations/c1/routing")).json()["decisions"]
     assert routing[-1]["kind"] == "reassigned" and routing[-1]["by"] == "sam"
-    # A queued chat goes straight to the chosen agent; not to a group (it is in one).
-    assert (await sam.post("/api/v1/conversations/c2/reassign", json={"to_skill": "billing"})).status_code == 409
+    # A queued chat moves to another group (not to the one it waits in) or goes straight to an agent.
+    same = await sam.post("/api/v1/conversations/c2/reassign", json={"to_skill": "general"})
+    assert (same.status_code, same.json()["error"]["code"]) == (400, "bad_request")
+    regrouped = await sam.post("/api/v1/conversations/c2/reassign", json={"to_skill": "billing", "note": "invoice"})
+    assert regrouped.status_code == 200, regrouped.text
+    assert (regrouped.json()["state"], regrouped.json()["skill"]) == ("queued", "billing")
+    store = app.state.chatd.store
+    assert [c.conversation_id for c in await store.queue("billing")] == ["c2"] and not await store.queue("general")
     given = await sam.post("/api/v1/conversations/c2/reassign", json={"to_agent": "ana"})
     assert given.status_code == 200 and given.json()["state"] == "assigned" and given.json()["agent_id"] == "ana"
     again = await sam.post("/api/v1/conversations/c2/reassign", json={"to_agent": "ana"})
@@ -119,6 +127,34 @@ async def test_reassign_moves_chats_with_a_note_and_refuses_bad_requests(app: St
     await app.state.chatd.service.close("c2", "agent", "ana")
     closed = await sam.post("/api/v1/conversations/c2/reassign", json={"to_agent": "bo"})
     assert (closed.status_code, closed.json()["error"]["code"]) == (409, "bad_state")
+
+
+async def test_reassign_withdraws_an_offer(app: Starlette) -> None:
+    store = app.state.chatd.store
+    sam = await api_client(app, "sam")
+    for cid in ("c1", "c2"):
+        await _chat(app, cid, f"v_{cid}")
+        offer = dataclasses.replace(plan("queued", "offer", agent_id="ana"), fields={"offer_expires_at": T0 + 30})
+        await store.transition(cid, offer, T0 + 1)
+    assert (await store.agent_runtime())["ana"]["load"] == 2
+    # An agent may not pass on a chat only offered to them; a supervisor may.
+    refused = await api_client(app, "ana")
+    assert (await refused.post("/api/v1/conversations/c1/reassign", json={"to_agent": "bo"})).status_code == 403
+    with pytest.raises(ServiceError) as caught:
+        await app.state.chatd.service.transfer("c1", "ana", to_agent="bo")
+    assert caught.value.code == "bad_state"
+    moved = await sam.post("/api/v1/conversations/c1/reassign", json={"to_agent": "bo", "note": "bo knows"})
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["state"], moved.json()["agent_id"], moved.json()["offer_expires_at"]) == ("assigned", "bo", 0)
+    regrouped = await sam.post("/api/v1/conversations/c2/reassign", json={"to_skill": "billing"})
+    assert regrouped.status_code == 200, regrouped.text
+    assert (regrouped.json()["state"], regrouped.json()["agent_id"], regrouped.json()["skill"]) == (
+        "queued", "", "billing")
+    runtime = await store.agent_runtime()
+    assert (runtime["ana"]["load"], runtime["bo"]["load"]) == (0, 1)
+    log = (await sam.get("/api/v1/conversations/c1/messages")).json()["entries"]
+    assert log[-1]["body"] == "transferred" and log[-1]["data"]["from_agent"] == "ana"
+    assert log[-1]["data"]["note"] == "bo knows"
 
 
 async def test_customer_panel_profile_history_and_demo_orders(app: Starlette) -> None:

@@ -11,6 +11,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("open", "queue"): "queued", ("open", "assign"): "assigned", ("open", "close"): "closed",
     ("queued", "assign"): "assigned", ("queued", "close"): "closed", ("queued", "offer"): "offered",
     ("offered", "accept"): "assigned", ("offered", "lapse"): "queued", ("offered", "close"): "closed",
+    ("offered", "transfer_to_agent"): "assigned", ("offered", "transfer_to_group"): "queued",
+    ("queued", "transfer_to_group"): "queued",
     ("assigned", "transfer_to_agent"): "assigned", ("assigned", "transfer_to_group"): "queued",
     ("assigned", "requeue"): "queued", ("assigned", "close"): "closed",
     ("closed", "reopen"): "open",
