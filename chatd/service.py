@@ -23,6 +23,9 @@ from router.base import Router
 __all__ = ["ChatService", "ServiceError"]
 
 
+ABANDONED_SAMPLES = "abandoned"  # samples: when chats were closed while waiting for an agent, per skill group
+
+
 class ServiceError(Exception):
     """A refused operation with a protocol error code."""
 
@@ -205,6 +208,8 @@ class ChatService:
         data = {"disposition": disposition} if disposition else None
         updated = await self._apply(current, "close", actor_role=role, actor_id=actor_id, data=data)
         self.bot.on_closed(conversation_id)
+        if current.state in ("queued", "offered"):  # the visitor gave up before an agent answered
+            await self.store.add_sample(ABANDONED_SAMPLES, current.skill, self.clock(), keep=5000)
         if current.agent_id:
             self.router.agent_available(current.agent_id)
             await self.store.add_sample("closed_by_agent", current.agent_id, self.clock(), keep=1000)  # the floor

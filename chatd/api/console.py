@@ -1,8 +1,8 @@
 """HTTP endpoints behind the agent console (``/console``):
 
 - ``GET /api/v1/floor``: the supervisor view: every skill group's queue
-  (length, longest wait, predicted wait), every agent's status, load, current
-  chats and today's counts;
+  (length, longest wait, predicted wait, chats abandoned today), every
+  agent's status, load, current chats and today's counts;
 - ``POST /api/v1/conversations/{id}/reassign``: a supervisor moves a chat
   (queued, offered or assigned) to another agent or skill group, with a note;
 - ``GET /api/v1/transfer-targets``: colleagues (status, load) and skill
@@ -30,7 +30,7 @@ from chatd.conversation import IllegalTransition, plan
 from chatd.customer_info import CustomerInfoClient, CustomerQuery
 from chatd.demo_orders import demo_customer_info
 from chatd.model import Conversation
-from chatd.service import ServiceError
+from chatd.service import ABANDONED_SAMPLES, ServiceError
 from chatd.store.base import StoreError
 
 __all__ = ["CLOSED_SAMPLES", "console_routes", "customer_panel", "floor", "past_transcript", "reassign",
@@ -92,6 +92,8 @@ async def floor(request: Request) -> Response:
         stats["longest_wait_seconds"] = round(now - oldest, 1) if oldest is not None else 0.0
         stats["conversations"] = [{"conversation_id": c.conversation_id, "visitor_name": c.visitor_name,
                                    "priority": c.priority, "queued_at": c.queued_at} for c in queued[:20]]
+        abandoned = await ctx.store.samples(ABANDONED_SAMPLES, skill)
+        stats["abandoned_today"] = sum(1 for at in abandoned if at >= midnight)
         queues.append(stats)
     agents = []
     for agent_id, agent in sorted(snap.profiles.items()):
@@ -105,7 +107,8 @@ async def floor(request: Request) -> Response:
             "today": {"closed": sum(1 for at in closes if at >= midnight)}})
     return json({"at": now, "day_starts_at": midnight, "queues": queues, "agents": agents,
                  "totals": {"queued": sum(q["length"] for q in queues), "active": len(active),
-                            "closed_today": sum(a["today"]["closed"] for a in agents)}})
+                            "closed_today": sum(a["today"]["closed"] for a in agents),
+                            "abandoned_today": sum(q["abandoned_today"] for q in queues)}})
 
 
 # --- reassign ------------------------------------------------------------------------

@@ -65,9 +65,11 @@ async def test_floor_shows_queues_loads_and_todays_counts_to_supervisors_only(ap
     await _chat(app, "c1", "v_1", agent="ana")
     await _chat(app, "c2", "v_2", at=T0 + 5)
     await _chat(app, "c3", "v_3", agent="ana")
+    await _chat(app, "c4", "v_4")
     ctx = app.state.chatd
     clock.now = T0 + 65
     await ctx.service.close("c3", "agent", "ana")
+    await ctx.service.close("c4", "visitor", "v_4")  # left while waiting
     sam, root, ana = await api_client(app, "sam"), await api_client(app, "root"), await api_client(app, "ana")
     assert (await ana.get("/api/v1/floor")).json()["error"]["code"] == "forbidden"
     answer = await sam.get("/api/v1/floor", params={"tz": "Asia/Shanghai"})
@@ -79,7 +81,8 @@ async def test_floor_shows_queues_loads_and_todays_counts_to_supervisors_only(ap
     agents = {a["agent_id"]: a for a in floor["agents"]}
     assert agents["ana"]["load"] == 1 and [c["conversation_id"] for c in agents["ana"]["conversations"]] == ["c1"]
     assert agents["ana"]["today"] == {"closed": 1} and agents["bo"]["today"] == {"closed": 0}
-    assert floor["totals"] == {"queued": 1, "active": 1, "closed_today": 1}
+    assert general["abandoned_today"] == 1
+    assert floor["totals"] == {"queued": 1, "active": 1, "closed_today": 1, "abandoned_today": 1}
     assert (await root.get("/api/v1/floor")).status_code == 200
     for tz in ("Mars/Olympus", "../etc", "a b"):
         bad = await sam.get("/api/v1/floor", params={"tz": tz})

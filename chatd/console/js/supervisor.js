@@ -46,7 +46,8 @@ export function createSupervisor(app) {
       h('div', { class: 'totals', testid: 'floor-totals' },
         stat(t('queued_total'), totals.queued, 'total-queued'),
         stat(t('active_total'), totals.active, 'total-active'),
-        stat(t('closed_today_total'), totals.closed_today, 'total-closed')),
+        stat(t('closed_today_total'), totals.closed_today, 'total-closed'),
+        stat(t('abandoned_today_total'), totals.abandoned_today, 'total-abandoned')),
       h('h2', {}, t('queues')),
       h('div', { class: 'table-wrap' }, h('table', { class: 'grid', testid: 'queues' },
         h('thead', {}, h('tr', {}, [t('skill_group'), t('length'), t('longest_wait'), t('predicted_wait'), t('on_shift')]
