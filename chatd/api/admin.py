@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chatd.api.common import ApiError, context, json, read_json, require_role
-from chatd.auth import hash_password
+from chatd.auth import hash_password_off_loop
 from chatd.model import AGENT_STATUSES, ROLES, Agent, Site
 
 __all__ = [
@@ -39,7 +39,7 @@ def _text(body: dict[str, Any], name: str, limit: int = 64) -> str:
     return value
 
 
-def validate_agent_fields(body: dict[str, Any], agent: Agent) -> Agent:
+async def validate_agent_fields(body: dict[str, Any], agent: Agent) -> Agent:
     """Apply the known fields of ``body`` to ``agent``; raises ApiError naming the bad field."""
     if "name" in body:
         agent.name = _text(body, "name")
@@ -47,7 +47,7 @@ def validate_agent_fields(body: dict[str, Any], agent: Agent) -> Agent:
         password = body["password"]
         if not isinstance(password, str) or not 8 <= len(password) <= 128:
             raise ApiError("bad_request", "password must have 8 to 128 characters")
-        agent.password_hash = hash_password(password)
+        agent.password_hash = await hash_password_off_loop(password)  # argon2 would stall every connection
     if "role" in body:
         if body["role"] not in ROLES:
             raise ApiError("bad_request", f"role must be one of {', '.join(ROLES)}")
@@ -116,7 +116,7 @@ async def create_agent(request: Request) -> Response:
         raise ApiError("bad_request", "agent_id must be lowercase letters, digits, '.', '_' or '-' (max 32)")
     if await ctx.store.get_agent(agent_id) is not None:
         raise ApiError("conflict", "an agent with this id exists")
-    agent = validate_agent_fields(body, Agent(agent_id=agent_id, name=agent_id))
+    agent = await validate_agent_fields(body, Agent(agent_id=agent_id, name=agent_id))
     await ctx.store.put_agent(agent)
     return json(agent.public(), 201)
 
@@ -137,7 +137,7 @@ async def update_agent(request: Request) -> Response:
     await require_role(request, "admin")
     ctx = context(request)
     body = await read_json(request)
-    agent = validate_agent_fields(body, await _agent(request))
+    agent = await validate_agent_fields(body, await _agent(request))
     await ctx.store.put_agent(agent)
     if "status" in body:
         await ctx.service.set_status(agent.agent_id, agent.status)
