@@ -18,6 +18,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from chatd.api import api_routes
 from chatd.auth import TokenSigner
@@ -29,7 +31,7 @@ from chatd.hub import Hub
 from chatd.metrics import Metrics
 from chatd.service import ChatService
 from chatd.settings import Settings, load_settings
-from chatd.sockets import agent_endpoint, visitor_endpoint
+from chatd.sockets import agent_endpoint, serve_socket, visitor_endpoint
 from chatd.store import open_engine
 from chatd.store.base import Engine
 from router.worker import RoutingWorker
@@ -91,6 +93,9 @@ def _static_routes(settings: Settings) -> list[BaseRoute]:
     return routes
 
 
+_SOCKET_ROLES = {"/ws/visitor": "visitor", "/ws/agent": "agent"}
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                clock: Callable[[], float] = time.time) -> Starlette:
     settings = settings or load_settings()
@@ -120,6 +125,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             await ctx.store.close()
 
     routes: list[BaseRoute] = [
+        # Reached only through Starlette's router when ChatdApp's shortcut is
+        # bypassed (e.g. a mounted app); the same endpoints either way.
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
         *api_routes(),
@@ -130,6 +137,25 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "PATCH", "PUT",
                                                                                   "DELETE"],
                              allow_headers=["authorization", "content-type"], max_age=600)]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = ChatdApp(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.chatd = ctx
     return app
+
+
+class ChatdApp(Starlette):
+    """Starlette, with the two socket endpoints served directly.
+
+    A connection lives for hours and sends every frame through the stack
+    above its handler: Starlette's error and CORS middleware, router and
+    exception wrapper add nine coroutine frames to hold per connection and a
+    wrapper call per frame sent, and do nothing for these sockets (the
+    handler answers errors itself; CORS does not apply to WebSockets)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            role = _SOCKET_ROLES.get(scope["path"])
+            if role is not None:
+                scope["app"] = self
+                await serve_socket(WebSocket(scope, receive, send), role)
+                return
+        await super().__call__(scope, receive, send)

@@ -27,7 +27,7 @@ from chatd.service import ServiceError
 from chatd.session import Session
 from chatd.store.base import agent_channel, conversation_channel, supervisor_channel, visitor_channel
 
-__all__ = ["agent_endpoint", "visitor_endpoint"]
+__all__ = ["agent_endpoint", "serve_socket", "visitor_endpoint"]
 
 log = logging.getLogger("chatd.sockets")
 HELLO_TIMEOUT = 15.0
@@ -35,14 +35,15 @@ MAX_NAME_CHARS = 100  # a visitor's display name
 
 
 async def visitor_endpoint(websocket: WebSocket) -> None:
-    await _serve(websocket, "visitor")
+    await serve_socket(websocket, "visitor")
 
 
 async def agent_endpoint(websocket: WebSocket) -> None:
-    await _serve(websocket, "agent")
+    await serve_socket(websocket, "agent")
 
 
-async def _serve(ws: WebSocket, role: str) -> None:
+async def serve_socket(ws: WebSocket, role: str) -> None:
+    """One visitor or agent connection, from accept to close (``ws.app.state.chatd`` is the context)."""
     ctx: Context = ws.app.state.chatd
     fmt, subprotocol = choose_format(list(ws.scope.get("subprotocols", [])))
     await ws.accept(subprotocol=subprotocol)
