@@ -3,7 +3,9 @@ writer that keeps every conversation's frames gap-free and in order.
 
 Everything sent to a client goes through :meth:`Session.push` into one
 bounded queue drained by one writer task, so acks, replays and live entries
-never interleave out of order. The writer enforces the delivery contract per
+never interleave out of order. The writer exists only while there is
+something to send: most connections are idle most of the time, and an idle
+one holds no task. The writer enforces the delivery contract per
 conversation: it skips entries the client already has, fills a gap from the
 log before sending a later entry, and replays from the client's last seq when
 the session attaches to a conversation.
@@ -105,9 +107,9 @@ class Session:
         "_limit",
         "_queue",
         "_send",
+        "_started",
         "_store",
         "_typing",
-        "_wakeup",
         "agent_role",
         "channels",
         "close_code",
@@ -138,12 +140,12 @@ class Session:
         self.delivered: dict[str, int] = {}
         self.channels: set[str] = set()
         self._queue: deque[Any] = deque()
-        self._wakeup = asyncio.Event()
+        self._started = False
         self._send = send
         self._close_cb = close
         self._store = store
         self._limit = queue_limit
-        self.writer: asyncio.Task[None] | None = None
+        self.writer: asyncio.Task[None] | None = None  # while there is something to send
         self.closed = False
         self.close_code = 0
         self.last_seen = now
@@ -181,10 +183,10 @@ class Session:
                                 "message": "The connection fell too far behind; reconnect and resume."})
             self._queue.append((_CLOSE, 1013))
             self.closed = True
-            self._wakeup.set()
+            self._write_soon()
             return False
         self._queue.append(item)
-        self._wakeup.set()
+        self._write_soon()
         return True
 
     def close_soon(self, code: int) -> None:
@@ -192,19 +194,29 @@ class Session:
         if not self.closed:
             self.closed = True
             self._queue.append((_CLOSE, code))
-            self._wakeup.set()
+            self._write_soon()
 
     def start(self) -> None:
-        self.writer = asyncio.get_running_loop().create_task(self._run())
+        """Frames may be written from now on (those queued before go first)."""
+        self._started = True
+        if self._queue:
+            self._write_soon()
+
+    def stop(self) -> None:
+        """The connection is gone: nothing more is queued or written."""
+        self.closed = True
+        self._queue.clear()
+        if self.writer is not None:
+            self.writer.cancel()
+
+    def _write_soon(self) -> None:
+        if self._started and self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         queue = self._queue
         try:
-            while True:
-                if not queue:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
+            while queue:
                 item = queue.popleft()
                 if type(item) is Outgoing:
                     if item.seq:
@@ -226,6 +238,8 @@ class Session:
             raise
         except Exception:  # the socket went away while sending: the reader loop ends the session
             self.closed = True
+            return
+        self.writer = None  # all sent: the next push starts a writer again
 
     async def _deliver_entry(self, item: Outgoing) -> None:
         conversation_id = item.conversation_id

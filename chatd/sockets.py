@@ -72,11 +72,11 @@ async def serve_socket(ws: WebSocket, role: str) -> None:
         pass
     finally:
         await ctx.hub.unregister(session)
-        if session.writer is not None and not session.writer.done():
-            if session.closed:  # a close was requested: let the writer flush it
-                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(asyncio.shield(session.writer), 1.0)
-            session.writer.cancel()
+        if session.closed and session.writer is not None and not session.writer.done():
+            # a close was requested: let the writer flush it
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(session.writer), 1.0)
+        session.stop()
 
 
 _failures = {"logged_at": float("-inf"), "since": 0}
