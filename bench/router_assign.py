@@ -30,7 +30,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import redis
 
 from chatd.conversation import plan
+from chatd.hub import BrokerPublisher
 from chatd.model import Agent, Conversation
 from chatd.settings import Settings
 from chatd.store import open_engine
-from chatd.store.base import agent_channel, pack_publication
 from router.worker import RoutingWorker
 
 __all__ = ["main", "run"]
@@ -51,21 +50,6 @@ __all__ = ["main", "run"]
 SKILLS = ("general", "logistics", "billing")
 LOAD_BATCH = 50  # concurrent store calls while loading (under the pool size)
 DEADLINE_SECONDS = 120.0  # a worker gives up after this long
-
-
-class BrokerPublisher:
-    """Publishes like a chatd node does, through the engine's broker."""
-
-    def __init__(self, broker: Any) -> None:
-        self.broker = broker
-
-    async def publish_assigned_many(self, assigned: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        await self.broker.publish_many([(agent_channel(agent_id), pack_publication("assigned", {"conversation": c}))
-                                        for agent_id, c in assigned])
-
-    async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        await self.broker.publish_many([(channel, pack_publication("signal", {"frame": frame, "skip": None}))
-                                        for channel, frame in signals])
 
 
 def _settings(redis_url: str, prefix: str) -> Settings:

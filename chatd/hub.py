@@ -20,6 +20,7 @@ from chatd.protocol import CLOSE_DRAINING, CLOSE_IDLE, entry_frame, error_frame
 from chatd.session import Outgoing, Replay, Session
 from chatd.settings import Settings
 from chatd.store.base import (
+    Broker,
     Engine,
     agent_channel,
     conversation_channel,
@@ -27,16 +28,32 @@ from chatd.store.base import (
     unpack_publication,
 )
 
-__all__ = ["Hub"]
+__all__ = ["BrokerPublisher", "Hub"]
 
 log = logging.getLogger("chatd.hub")
 
 
-class Hub:
+class BrokerPublisher:
+    """The routing worker's news (:class:`router.worker.Publisher`) sent
+    through a broker, one round trip per call."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    async def publish_assigned_many(self, assigned: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        await self.broker.publish_many([(agent_channel(agent_id), pack_publication("assigned", {"conversation": c}))
+                                        for agent_id, c in assigned])
+
+    async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        await self.broker.publish_many([(channel, pack_publication("signal", {"frame": frame, "skip": None}))
+                                        for channel, frame in signals])
+
+
+class Hub(BrokerPublisher):
     def __init__(self, settings: Settings, engine: Engine, clock: Callable[[], float], metrics: Metrics) -> None:
         self.settings = settings
         self.store = engine.store
-        self.broker = engine.broker
+        super().__init__(engine.broker)
         self.clock = clock
         self.metrics = metrics
         self.draining = False
@@ -197,14 +214,6 @@ class Hub:
 
     async def publish_assigned(self, agent_id: str, conversation: dict[str, Any]) -> None:
         await self.broker.publish(agent_channel(agent_id), pack_publication("assigned", {"conversation": conversation}))
-
-    async def publish_assigned_many(self, assigned: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        await self.broker.publish_many([(agent_channel(agent_id), pack_publication("assigned", {"conversation": c}))
-                                        for agent_id, c in assigned])
-
-    async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        await self.broker.publish_many([(channel, pack_publication("signal", {"frame": frame, "skip": None}))
-                                        for channel, frame in signals])
 
     # --- housekeeping ---------------------------------------------------------------
     async def _housekeeping(self) -> None:
