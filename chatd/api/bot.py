@@ -457,11 +457,9 @@ async def import_entries(request: Request) -> Response:
         validate_entries([*kept, *imported])
     except KnowledgeBaseError as exc:
         raise ApiError("bad_request", str(exc)) from None
-    for entry in imported:
-        await ctx.store.put_record(KB_ENTRY, entry.id, entry_to_dict(entry))
     removed = [e.id for e in current if e.id not in new_ids] if mode == "replace" else []
-    for entry_id in removed:
-        await ctx.store.delete_record(KB_ENTRY, entry_id)
+    # One atomic write: a failed import leaves the knowledge base as it was.
+    await ctx.store.put_records(KB_ENTRY, {entry.id: entry_to_dict(entry) for entry in imported}, delete=removed)
     version = await bump_kb_version(ctx.store)
     return json({"imported": len(imported), "removed": len(removed), "total": len(kept) + len(imported),
                  "version": version})

@@ -21,7 +21,7 @@ channels it subscribed to.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -251,6 +251,10 @@ class Store(Protocol):
     async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
         """Create or replace one configuration record (skill group, shift
         schedule, knowledge-base entry, quick reply, ticket ...) of ``kind``."""
+
+    async def put_records(self, kind: str, records: Mapping[str, dict[str, Any]], delete: Iterable[str] = ()) -> None:
+        """Create or replace several records of ``kind`` and delete others
+        (``delete``), all in one atomic step (an import, a replacement)."""
 
     async def get_record(self, kind: str, key: str) -> dict[str, Any] | None: ...
 

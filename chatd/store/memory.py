@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -380,6 +380,12 @@ class MemoryStore:
     # --- configuration records and samples ---------------------------------------
     async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
         self._records.setdefault(check_kind(kind), {})[key] = copy.deepcopy(record)
+
+    async def put_records(self, kind: str, records: Mapping[str, dict[str, Any]], delete: Iterable[str] = ()) -> None:
+        kept = self._records.setdefault(check_kind(kind), {})
+        kept.update({key: copy.deepcopy(record) for key, record in records.items()})
+        for key in delete:
+            kept.pop(key, None)
 
     async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         return copy.deepcopy(self._records.get(check_kind(kind), {}).get(key))

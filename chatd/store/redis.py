@@ -31,7 +31,7 @@ window is one round trip long.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
@@ -499,6 +499,17 @@ class RedisStore:
     # --- configuration records and samples ---------------------------------------
     async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
         await self._redis.hset(self._keys.records(check_kind(kind)), key, _pack(record))
+
+    async def put_records(self, kind: str, records: Mapping[str, dict[str, Any]], delete: Iterable[str] = ()) -> None:
+        key, delete = self._keys.records(check_kind(kind)), list(delete)
+        if not records and not delete:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:  # one key: MULTI/EXEC is atomic
+            if records:
+                pipe.hset(key, mapping={name: _pack(record) for name, record in records.items()})
+            if delete:
+                pipe.hdel(key, *delete)
+            await pipe.execute()
 
     async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         raw = await self._redis.hget(self._keys.records(check_kind(kind)), key)

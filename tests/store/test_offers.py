@@ -59,6 +59,15 @@ async def test_configuration_records_and_samples(engine: Engine) -> None:
     assert await store.delete_record("skill_group", "billing") is False
     with pytest.raises(ValueError):
         await store.put_record("Bad Kind", "x", {})
+    # Several at once, replacing some and deleting others in the same step.
+    await store.put_records("skill_group", {"a": {"name": "a"}, "logistics": {"name": "logistics", "v": 2}},
+                            delete=["nope", "b"])
+    await store.put_records("skill_group", {}, delete=[])
+    await store.put_records("skill_group", {"b": {"name": "b"}, "c": {"name": "c"}}, delete=["a"])
+    assert [r["name"] for r in await store.list_records("skill_group")] == ["b", "c", "logistics"]
+    assert (await store.get_record("skill_group", "logistics"))["v"] == 2
+    with pytest.raises(ValueError):
+        await store.put_records("Bad Kind", {"x": {}})
     for value in range(1, 8):
         await store.add_sample("handle_time", "general", value * 10.0, keep=5)
     assert await store.samples("handle_time", "general") == [30.0, 40.0, 50.0, 60.0, 70.0]
