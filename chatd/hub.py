@@ -32,6 +32,8 @@ __all__ = ["BrokerPublisher", "Hub"]
 
 log = logging.getLogger("chatd.hub")
 
+SIGNALS_PENDING = 10_000  # best-effort signals queued at most while a publish is slow
+
 
 class BrokerPublisher:
     """The routing worker's news (:class:`router.worker.Publisher`) sent
@@ -63,7 +65,8 @@ class Hub(BrokerPublisher):
         self._agents: dict[str, set[Session]] = {}
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
-        self._signals: set[asyncio.Task[None]] = set()  # best-effort publishes in flight
+        self._pending_signals: list[tuple[str, bytes]] = []  # best-effort signals waiting to be published
+        self._signal_publisher: asyncio.Task[None] | None = None
         self._on_agent_assigned: Callable[[str, dict[str, Any]], None] | None = None
         self._on_agent_gone: Callable[[str], None] | None = None
 
@@ -78,6 +81,8 @@ class Hub(BrokerPublisher):
         self._tasks = [loop.create_task(self._housekeeping())]
 
     async def stop(self) -> None:
+        if self._signal_publisher is not None:
+            self._signal_publisher.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -202,15 +207,29 @@ class Hub(BrokerPublisher):
 
     def publish_signal_soon(self, channel: str, frame: dict[str, Any], skip: tuple[str, str] | None = None) -> None:
         """Publish a best-effort signal (typing, read) without making the
-        caller wait: a client's reader goes on to its next frame at once."""
-        task = asyncio.get_running_loop().create_task(self.publish_signal(channel, frame, skip))
-        self._signals.add(task)
-        task.add_done_callback(self._signal_published)
+        caller wait: a client's reader goes on to its next frame at once.
 
-    def _signal_published(self, task: asyncio.Task[None]) -> None:
-        self._signals.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        Signals wait for the one publishing task: those queued meanwhile go
+        together in one round trip, in the order they were queued. While
+        Redis is unreachable at most ``SIGNALS_PENDING`` wait; the rest are
+        dropped and counted in ``chatd_signals_lost_total``."""
+        if len(self._pending_signals) >= SIGNALS_PENDING:
             self.metrics.signals_lost.inc()
+            return
+        self._pending_signals.append((channel, pack_publication("signal", {"frame": frame, "skip": skip})))
+        if self._signal_publisher is None:
+            self._signal_publisher = asyncio.get_running_loop().create_task(self._publish_pending_signals())
+
+    async def _publish_pending_signals(self) -> None:
+        try:
+            while self._pending_signals:
+                batch, self._pending_signals = self._pending_signals, []
+                try:
+                    await self.broker.publish_many(batch)
+                except Exception:
+                    self.metrics.signals_lost.inc(len(batch))
+        finally:
+            self._signal_publisher = None
 
     async def publish_assigned(self, agent_id: str, conversation: dict[str, Any]) -> None:
         await self.broker.publish(agent_channel(agent_id), pack_publication("assigned", {"conversation": conversation}))
