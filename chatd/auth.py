@@ -69,7 +69,7 @@ async def check_password(password_hash: str | None, password: str) -> bool:
     is checked against a stand-in hash and fails, taking as long as a wrong
     password, so answer times do not tell which agent ids exist."""
     if password_hash is None:
-        await asyncio.to_thread(verify_password, await asyncio.to_thread(_stand_in_hash), password)
+        await asyncio.to_thread(lambda: verify_password(_stand_in_hash(), password))
         return False
     return await asyncio.to_thread(verify_password, password_hash, password)
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chatd.api.common import ApiError, Caller, caller, context, json, read_json, require_role
-from chatd.api.conversations import may_read
+from chatd.api.conversations import readable_conversation
 from chatd.bot.config import (
     KB_ENTRY,
     OVERFLOW_RULE,
@@ -122,11 +122,7 @@ async def create_ticket(request: Request) -> Response:
     conversation_id = body.get("conversation_id")
     if not isinstance(conversation_id, str) or not conversation_id:
         raise ApiError("bad_request", "conversation_id is required")
-    conversation = await ctx.store.get_conversation(conversation_id)
-    if conversation is None:
-        raise ApiError("not_found", "no such conversation")
-    if not may_read(who, conversation):
-        raise ApiError("forbidden", "you may not read this conversation")
+    conversation = await readable_conversation(ctx.store, who, conversation_id)
     message = body.get("message") or ""
     if not isinstance(message, str) or len(message) > 4000:
         raise ApiError("bad_request", "message must be a string of at most 4000 characters")
@@ -298,11 +294,7 @@ async def render_quick_reply(request: Request) -> Response:
     if conversation_id is not None:
         if not isinstance(conversation_id, str):
             raise ApiError("bad_request", "conversation_id must be a string")
-        conversation = await ctx.store.get_conversation(conversation_id)
-        if conversation is None:
-            raise ApiError("not_found", "no such conversation")
-        if not may_read(who, conversation):
-            raise ApiError("forbidden", "you may not read this conversation")
+        conversation = await readable_conversation(ctx.store, who, conversation_id)
         profile = await ctx.store.get_visitor(conversation.site_key, conversation.visitor_id)
         site = await ctx.store.get_site(conversation.site_key)
         values.update({"visitor.name": str(profile.get("name") or conversation.visitor_name or ""),

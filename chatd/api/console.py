@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chatd.api.common import ApiError, Caller, caller, context, json, read_json, require_role
-from chatd.api.conversations import may_read
+from chatd.api.conversations import readable_conversation
 from chatd.context import Context
 from chatd.conversation import IllegalTransition, plan
 from chatd.customer_info import CustomerInfoClient, CustomerQuery
@@ -166,12 +166,7 @@ async def _readable(request: Request) -> tuple[Caller, Conversation]:
     who = await caller(request)
     if who.kind != "agent":
         raise ApiError("forbidden", "the customer panel is for agents")
-    conversation = await context(request).store.get_conversation(request.path_params["conversation_id"])
-    if conversation is None:
-        raise ApiError("not_found", "no such conversation")
-    if not may_read(who, conversation):
-        raise ApiError("forbidden", "you may not read this conversation")
-    return who, conversation
+    return who, await readable_conversation(context(request).store, who, request.path_params["conversation_id"])
 
 
 def customer_info_client(ctx: Context) -> CustomerInfoClient:

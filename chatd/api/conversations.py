@@ -8,9 +8,11 @@ from starlette.responses import Response
 from chatd.api.common import ApiError, Caller, caller, context, json
 from chatd.conversation import STATES
 from chatd.model import Conversation
+from chatd.store.base import Store
 from router.model import expand_record
 
-__all__ = ["conversation_messages", "conversation_routing", "get_conversation", "list_conversations"]
+__all__ = ["conversation_messages", "conversation_routing", "get_conversation", "list_conversations",
+           "readable_conversation"]
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -31,14 +33,19 @@ def may_read(who: Caller, conversation: Conversation) -> bool:
     return conversation.agent_id == who.subject
 
 
-async def _readable(request: Request) -> tuple[Caller, Conversation]:
-    who = await caller(request)
-    conversation = await context(request).store.get_conversation(request.path_params["conversation_id"])
+async def readable_conversation(store: Store, who: Caller, conversation_id: str) -> Conversation:
+    """The conversation, if ``who`` may read it; else ``not_found`` or ``forbidden``."""
+    conversation = await store.get_conversation(conversation_id)
     if conversation is None:
         raise ApiError("not_found", "no such conversation")
     if not may_read(who, conversation):
         raise ApiError("forbidden", "you may not read this conversation")
-    return who, conversation
+    return conversation
+
+
+async def _readable(request: Request) -> tuple[Caller, Conversation]:
+    who = await caller(request)
+    return who, await readable_conversation(context(request).store, who, request.path_params["conversation_id"])
 
 
 async def list_conversations(request: Request) -> Response:
