@@ -3,7 +3,8 @@
 Loads a Redis prefix of its own with ``--agents`` connected agents (three
 skills, two per agent, capacity ``--capacity``) and ``--conversations``
 queued conversations, then lets ``--workers`` routing workers (each in its
-own process, as on separate chatd nodes) drain the queues with the real
+own process, as on separate chatd nodes, taking the routing lease as nodes
+do, so one routes at a time) drain the queues with the real
 :class:`router.worker.RoutingWorker`: snapshot, :func:`router.policy.decide_queue`,
 one atomic Lua transition per assignment (with its routing explanation),
 the log entries, the ``assigned`` publications sent through the Redis
@@ -70,9 +71,10 @@ async def _load(redis_url: str, prefix: str, agents: int, capacity: int, convers
         async def one(index: int) -> None:
             cid = f"c{index:06d}"
             skill = SKILLS[index % 3]
-            await store.create_conversation(Conversation(conversation_id=cid, site_key="bench",
-                                                         visitor_id=f"v{index}", created_at=now))
-            await store.transition(cid, plan("open", "queue", skill=skill), now)
+            conversation = Conversation(conversation_id=cid, site_key="bench", visitor_id=f"v{index}", skill=skill,
+                                        created_at=now)
+            await store.start_conversation(conversation, plan("open", "queue", skill=skill, record=conversation,
+                                                              now=now), now)
 
         for start in range(0, conversations, LOAD_BATCH):
             await asyncio.gather(*(one(i) for i in range(start, min(conversations, start + LOAD_BATCH))))
@@ -89,6 +91,11 @@ async def _drain(redis_url: str, prefix: str, expected: int) -> dict[str, Any]:
     deadline = time.monotonic() + DEADLINE_SECONDS
     try:
         while time.monotonic() < deadline:
+            if not await worker.lead():  # another worker holds the routing lease, as on another node
+                if not await engine.store.queued_skills():
+                    break
+                await asyncio.sleep(0.05)
+                continue
             began = time.perf_counter()
             count = await worker.run_pass()
             passes += 1

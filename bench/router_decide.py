@@ -1,9 +1,8 @@
 """Latency of the routing policy on a large snapshot.
 
 Measures, per call, :func:`router.policy.decide` over 1,000 agents for
-requests drawn from 10,000 queued conversations, :func:`router.policy.decide_queue`
-over the whole queue (as the routing worker drains it), and
-:func:`router.policy.pick_for_agent` over those 10,000 queued conversations.
+requests drawn from 10,000 queued conversations, and :func:`router.policy.decide_queue`
+over the whole queue in queue order (as the routing worker decides every queue).
 Two snapshot shapes are measured: one skill group holding every agent (the
 worst case for ``decide``: every agent is a candidate) and 20 skill groups
 with 3 skills per agent (about 150 candidates per group). ``decide`` runs
@@ -31,9 +30,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chatd.conversation import queue_key
 from router.model import AgentIndex, AgentSnapshot, ConversationRequest, SkillGroup
-from router.policy import decide, decide_queue, pick_for_agent
-from router.queueing import queue_order
+from router.policy import decide, decide_queue
 
 __all__ = ["build_snapshot", "main", "measure"]
 
@@ -73,7 +72,7 @@ def build_snapshot(agents: int, queued: int, skills: int, skills_per_agent: int,
             if rng.random() < 0.1 else frozenset(),
         ))
     groups = {
-        name: SkillGroup(name, sticky_budget_seconds=30, aging_seconds_per_priority=120)
+        name: SkillGroup(name, sticky_budget_seconds=30)
         for name in names
     }
     return snapshot, requests, groups
@@ -106,12 +105,6 @@ def run_shape(label: str, agents: int, queued: int, skills: int, skills_per_agen
     began = time.perf_counter_ns()
     index = AgentIndex(snapshot)
     index_build_us = (time.perf_counter_ns() - began) / 1000.0
-    free_agents = [a for a in snapshot
-                   if a.status == "online" and a.on_shift and a.active < a.capacity]
-    takers = [rng.choice(free_agents) for _ in range(samples + 50)]
-    by_skill: dict[str, list[ConversationRequest]] = {}
-    for request in requests:
-        by_skill.setdefault(request.skill, []).append(request)
     candidates = [len(index.with_skill(r.skill)) for r in picks]
 
     results: dict[str, Any] = {
@@ -126,17 +119,6 @@ def run_shape(label: str, agents: int, queued: int, skills: int, skills_per_agen
         lambda n: decide(picks[n], index, groups, NOW, report_limit=20), samples)
     results["decide_no_index_full_report"] = measure(
         lambda n: decide(picks[n], snapshot, groups, NOW), max(samples // 10, 20))
-    results["pick_for_agent_all_queued"] = measure(
-        lambda n: pick_for_agent(takers[n], requests, groups, NOW), max(samples // 4, 20))
-    # A driver keeps one queue per skill group and hands over the agent's own.
-    queues_of: dict[tuple[str, ...], list[ConversationRequest]] = {}
-    for taker in takers:
-        skill_set = tuple(sorted(taker.skills))
-        if skill_set not in queues_of:
-            queues_of[skill_set] = [r for skill in skill_set for r in by_skill.get(skill, ())]
-    own_queues = [queues_of[tuple(sorted(taker.skills))] for taker in takers]
-    results["pick_for_agent_own_skill_queues"] = measure(
-        lambda n: pick_for_agent(takers[n], own_queues[n], groups, NOW), max(samples // 4, 20))
     results["decide_queue_whole_queue"] = measure_queue(snapshot, requests, groups)
     return results
 
@@ -146,7 +128,8 @@ def measure_queue(snapshot: list[AgentSnapshot], requests: list[ConversationRequ
     """decide_queue() over every queued request in queue order, as the routing
     worker drains a queue (report limit 20, every offer applied): the whole
     call and the mean per decision, best and worst of ``runs``."""
-    order = queue_order(requests, NOW, groups)
+    order = sorted(requests, key=lambda r: (queue_key(r.priority, r.enqueued_at, r.sla_deadline or 0.0),
+                                            r.conversation_id))
     totals = []
     offers = 0
     for _ in range(runs):

@@ -15,18 +15,22 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from chatd.admission import Admission
 from chatd.api import api_routes
+from chatd.api.common import error_response
 from chatd.auth import TokenSigner
 from chatd.bot.runtime import BotRuntime
 from chatd.context import Context
 from chatd.demo import seed_demo
 from chatd.demo_orders import demo_orders_endpoint
+from chatd.errors import ChatdError
 from chatd.hub import Hub
 from chatd.metrics import Metrics
 from chatd.service import ChatService
@@ -54,12 +58,16 @@ def build_context(settings: Settings, engine: Engine | None = None,
     metrics = Metrics()
     hub = Hub(settings, engine, clock, metrics)
     router = RoutingWorker(engine.store, hub, clock, grace_seconds=settings.agent_grace_seconds,
+                           node_id=settings.node_id,
                            on_assigned=metrics.assignments.inc)
     bot = BotRuntime(engine.store, router, clock)
     service = ChatService(engine.store, hub, router, clock, metrics, bot=bot)
     bot.attach(service)
-    return Context(settings=settings, engine=engine, hub=hub, router=router, service=service,
-                   signer=TokenSigner(settings.secret), metrics=metrics, clock=clock)
+    signer = TokenSigner(settings.secret)
+    admission = Admission(settings=settings, store=engine.store, hub=hub, service=service, routing=router,
+                          signer=signer, clock=clock)
+    return Context(settings=settings, engine=engine, hub=hub, router=router, service=service, admission=admission,
+                   signer=signer, metrics=metrics, clock=clock)
 
 
 def _page(path: Path) -> Callable[..., object]:
@@ -109,7 +117,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             ctx.service.agents_changed()
             ctx.router.agent_gone(agent_id)
 
-        ctx.hub.start(on_agent_gone=agent_gone)
+        def resynced() -> None:
+            for session in list(ctx.hub.sessions):
+                if session.role == "agent":
+                    ctx.hub.spawn(ctx.admission.catch_up(session))
+
+        ctx.hub.start(on_agent_gone=agent_gone, on_resync=resynced, on_router_wake=ctx.router.woken)
         await ctx.router.start()
         await ctx.service.bot.start()
         log.info("chatd node %s ready (engine %s)", settings.node_id, ctx.engine.name)
@@ -137,7 +150,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "PATCH", "PUT",
                                                                                   "DELETE"],
                              allow_headers=["authorization", "content-type"], max_age=600)]
-    app = ChatdApp(routes=routes, lifespan=lifespan, middleware=middleware)
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ChatdError)
+        return error_response(exc)
+
+    app = ChatdApp(routes=routes, lifespan=lifespan, middleware=middleware,
+                   exception_handlers={ChatdError: refused})
     app.state.chatd = ctx
     return app
 

@@ -27,6 +27,8 @@ import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from chatd.errors import ChatdError
+
 __all__ = [
     "AuthError",
     "TokenSigner",
@@ -41,12 +43,8 @@ __all__ = [
 _hasher = PasswordHasher()
 
 
-class AuthError(Exception):
-    """``code`` is ``unauthorized``, ``token_expired`` or ``token_revoked``."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(message or code)
-        self.code = code
+class AuthError(ChatdError):
+    """A refused token: ``code`` is ``unauthorized``, ``token_expired`` or ``token_revoked``."""
 
 
 def hash_password(password: str) -> str:

@@ -3,9 +3,10 @@
 
 It keeps the client's half of the delivery contract: an outbox of
 unacknowledged messages resent with the same ``client_msg_id`` after a
-reconnect, the last seen seq per conversation sent as ``resume``, and entries
-whose seq was already seen ignored (and counted, so tests can prove there
-were none).
+reconnect, the last seen seq per conversation and its log epoch sent as
+``resume``, entries whose seq was already seen ignored (and counted, so tests
+can prove there were none), and a conversation's entries forgotten when the
+server says its history changed (``resync``: the whole log follows).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class ChatClient:
 
     def __init__(self, url: str, role: str, *, site: str = "demo", token: str = "", fmt: str = "json",
                  name: str = "", on_entry: Callable[[dict[str, Any]], None] | None = None,
-                 max_size: int = 2**21) -> None:
+                 max_size: int = 2**21, keep_frames: bool = False) -> None:
         self.url = url.rstrip("/")
         self.role = role
         self.site = site
@@ -53,11 +54,18 @@ class ChatClient:
         self.ws: ClientConnection | None = None
         self.welcome: dict[str, Any] = {}
         self.last_seq: dict[str, int] = {}
+        self.epochs: dict[str, str] = {}  # the log epoch last_seq belongs to
         self.entries: dict[str, list[dict[str, Any]]] = {}
+        self.resyncs = 0  # conversations whose history the server replaced (epoch changes)
+        self.violations: list[str] = []  # breaches of the delivery contract seen (tests assert none)
+        self.frames: list[dict[str, Any]] = []  # every frame received, in order (with keep_frames)
+        self._keep_frames = keep_frames
         self.outbox: dict[str, tuple[str, str]] = {}  # client_msg_id -> (conversation_id, body)
         self.acks: dict[str, int] = {}  # client_msg_id -> seq
         self.duplicates = 0
         self.gaps: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []  # every error frame received
+        self.conversations: dict[str, dict[str, Any]] = {}  # the newest summary of each one taken part in
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
@@ -73,7 +81,7 @@ class ChatClient:
                                            max_size=self.max_size, compression=None, open_timeout=10,
                                            ping_interval=None)
         self._inbox = asyncio.Queue()
-        frame: dict[str, Any] = {"type": "hello", "resume": dict(self.last_seq), **hello}
+        frame: dict[str, Any] = {"type": "hello", "resume": self.resume_points(), **hello}
         if self.role == "visitor":
             frame["site"] = self.site
         if self.token:
@@ -90,6 +98,11 @@ class ChatClient:
             for client_msg_id, (conversation_id, body) in list(self.outbox.items()):
                 await self._send_message(conversation_id, body, client_msg_id)
         return welcome
+
+    def resume_points(self) -> dict[str, Any]:
+        """``hello.resume``: each conversation's last seq, with its epoch when known."""
+        return {cid: {"seq": seq, "epoch": self.epochs[cid]} if self.epochs.get(cid) else seq
+                for cid, seq in self.last_seq.items()}
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -161,9 +174,20 @@ class ChatClient:
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
-        if kind in ("message", "event"):
+        if self._keep_frames:
+            self.frames.append(frame)
+        if kind in ("message", "event", "note"):
             conversation_id = frame["conversation_id"]
             seq = frame["seq"]
+            epoch = frame.get("epoch", "")
+            if epoch and self.epochs.get(conversation_id, epoch) != epoch:
+                # Never happens with a server that keeps the protocol (it says
+                # resync first): seqs of another epoch do not compare.
+                self.violations.append(f"entry of epoch {epoch} in {conversation_id} without a resync")
+                self.entries.pop(conversation_id, None)
+                self.last_seq[conversation_id] = 0
+            if epoch:
+                self.epochs[conversation_id] = epoch
             if seq <= self.last_seq.get(conversation_id, 0):
                 self.duplicates += 1
                 return
@@ -178,6 +202,24 @@ class ChatClient:
             self.outbox.pop(frame["client_msg_id"], None)
         elif kind == "replay_gap":
             self.gaps.append(frame)
+        elif kind == "resync":
+            # The conversation's history may have changed: what we hold no longer compares.
+            conversation_id = frame["conversation_id"]
+            self.resyncs += 1
+            self.entries.pop(conversation_id, None)
+            self.last_seq[conversation_id] = 0
+            self.epochs[conversation_id] = frame.get("epoch", "")
+        elif kind == "synced":
+            if frame.get("epoch"):
+                self.epochs[frame["conversation_id"]] = frame["epoch"]
+        elif kind == "error":
+            self.errors.append(frame)
+        elif kind == "conversation":
+            summary = frame["conversation"]
+            self.conversations[summary["conversation_id"]] = summary
+        elif kind == "welcome":
+            for summary in frame.get("conversations") or ():
+                self.conversations[summary["conversation_id"]] = summary
         self._inbox.put_nowait(frame)
 
     async def expect(self, kind: str, timeout: float = 5.0,

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chatd.admission import Admission
 from chatd.auth import TokenSigner
 from chatd.hub import Hub
 from chatd.metrics import Metrics
 from chatd.ratelimit import KeyedLimiter
+from chatd.routing import Routing
 from chatd.service import ChatService
 from chatd.settings import Settings
 from chatd.store.base import Engine, Store
-from router.base import Router
 
 __all__ = ["Context"]
 
@@ -23,8 +24,9 @@ class Context:
     settings: Settings
     engine: Engine
     hub: Hub
-    router: Router
+    router: Routing
     service: ChatService
+    admission: Admission
     signer: TokenSigner
     metrics: Metrics
     clock: Callable[[], float]

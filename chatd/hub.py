@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from chatd.metrics import Metrics
@@ -25,6 +25,7 @@ from chatd.store.base import (
     agent_channel,
     conversation_channel,
     pack_publication,
+    router_channel,
     unpack_publication,
 )
 
@@ -50,6 +51,12 @@ class BrokerPublisher:
         await self.broker.publish_many([(channel, pack_publication("signal", {"frame": frame, "skip": None}))
                                         for channel, frame in signals])
 
+    async def wake_router(self) -> None:
+        await self.broker.publish(router_channel(), _WAKE)
+
+
+_WAKE = pack_publication("wake", {})
+
 
 class Hub(BrokerPublisher):
     def __init__(self, settings: Settings, engine: Engine, clock: Callable[[], float], metrics: Metrics) -> None:
@@ -69,20 +76,48 @@ class Hub(BrokerPublisher):
         self._signal_publisher: asyncio.Task[None] | None = None
         self._on_agent_assigned: Callable[[str, dict[str, Any]], None] | None = None
         self._on_agent_gone: Callable[[str], None] | None = None
+        self._on_resync: Callable[[], None] | None = None
+        self._on_router_wake: Callable[[], None] | None = None
+        self._subscribed: set[str] = set()  # channels the broker delivers to this node
+        self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._subscription_tasks: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     def next_sid(self) -> int:
         return next(self._ids)
 
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; its failure is logged, never lost."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background work failed", exc_info=task.exception())
+
     # --- lifecycle ---------------------------------------------------------------
-    def start(self, on_agent_gone: Callable[[str], None] | None = None) -> None:
+    def start(self, on_agent_gone: Callable[[str], None] | None = None,
+              on_resync: Callable[[], None] | None = None,
+              on_router_wake: Callable[[], None] | None = None) -> None:
+        """Start fan-out and housekeeping. ``on_agent_gone(agent_id)`` runs when an
+        agent's last local connection closes; ``on_resync()`` after the broker
+        came back from an outage (publications in between are lost);
+        ``on_router_wake()`` when another node has routing work."""
         self._on_agent_gone = on_agent_gone
+        self._on_resync = on_resync
+        self._on_router_wake = on_router_wake
         self.broker.start(self._on_publication, on_resync=self._resync)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._housekeeping())]
+        self.spawn(self.broker.subscribe(router_channel()))
 
     async def stop(self) -> None:
         if self._signal_publisher is not None:
             self._signal_publisher.cancel()
+        for task in list(self._background):
+            task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -104,7 +139,7 @@ class Hub(BrokerPublisher):
     # --- sessions and channels -----------------------------------------------------
     def register(self, session: Session) -> None:
         self.sessions.add(session)
-        session.on_detach = self._detach_soon
+        session.on_detach = self.detach
         self.metrics.connections.labels(session.role).inc()
         if session.role == "agent":
             self._agents.setdefault(session.principal_id, set()).add(session)
@@ -115,7 +150,7 @@ class Hub(BrokerPublisher):
         self.sessions.discard(session)
         self.metrics.connections.labels(session.role).dec()
         for channel in list(session.channels):
-            await self.leave(session, channel)
+            self.leave(session, channel)
         if session.role == "agent":
             peers = self._agents.get(session.principal_id)
             if peers is not None:
@@ -131,18 +166,14 @@ class Hub(BrokerPublisher):
         return self._agents.get(agent_id, set())
 
     async def join(self, session: Session, channel: str) -> None:
-        if channel in session.channels:
-            return
+        """Follow ``channel``; returns once the broker delivers its publications."""
         session.channels.add(channel)
-        followers = self._followers.get(channel)
-        if followers is None:
-            followers = self._followers[channel] = set()
-            followers.add(session)
-            await self.broker.subscribe(channel)
-        else:
-            followers.add(session)
+        self._followers.setdefault(channel, set()).add(session)
+        await self._sync_subscription(channel)
 
-    async def leave(self, session: Session, channel: str) -> None:
+    def leave(self, session: Session, channel: str) -> None:
+        """Stop following ``channel`` at once; the broker unsubscribes soon
+        when nobody on this node follows it any more."""
         if channel not in session.channels:
             return
         session.channels.discard(channel)
@@ -152,28 +183,61 @@ class Hub(BrokerPublisher):
         followers.discard(session)
         if not followers:
             del self._followers[channel]
-            await self.broker.unsubscribe(channel)
+            task = asyncio.get_running_loop().create_task(self._sync_subscription(channel))
+            self._subscription_tasks.add(task)
+            task.add_done_callback(self._subscription_tasks.discard)
 
-    async def attach(self, session: Session, conversation_id: str, after_seq: int) -> None:
+    async def _sync_subscription(self, channel: str) -> None:
+        """Make the broker's subscription match whether anyone follows ``channel``.
+
+        Followers change synchronously; the broker is told under one lock per
+        channel, each time after reading what is wanted *now*, so any
+        interleaving of joins and leaves ends subscribed exactly when followed.
+        """
+        lock = self._channel_locks.get(channel)
+        if lock is None:
+            lock = self._channel_locks[channel] = asyncio.Lock()
+        try:
+            async with lock:
+                wanted = channel in self._followers
+                if wanted and channel not in self._subscribed:
+                    await self.broker.subscribe(channel)
+                    self._subscribed.add(channel)
+                elif not wanted and channel in self._subscribed:
+                    self._subscribed.discard(channel)
+                    await self.broker.unsubscribe(channel)
+        finally:
+            if not lock.locked() and self._channel_locks.get(channel) is lock:
+                del self._channel_locks[channel]
+
+    async def attach(self, session: Session, conversation_id: str, after_seq: int, epoch: str = "") -> None:
         """Follow a conversation: subscribe first, then replay the log after
-        ``after_seq``, so no entry falls between the two."""
+        ``after_seq`` (of ``epoch``, when the client knows it), so no entry
+        falls between the two."""
         await self.join(session, conversation_channel(conversation_id))
-        session.push(Replay(conversation_id, after_seq))
+        session.push(Replay(conversation_id, after_seq, epoch))
 
-    def _detach_soon(self, session: Session, conversation_id: str) -> None:
+    def detach(self, session: Session, conversation_id: str) -> None:
+        """Stop delivering a conversation to ``session`` (it is no longer theirs)."""
         session.delivered.pop(conversation_id, None)
-        asyncio.get_running_loop().create_task(self.leave(session, conversation_channel(conversation_id)))
+        session.epochs.pop(conversation_id, None)
+        self.leave(session, conversation_channel(conversation_id))
 
     def _resync(self) -> None:
-        """After a broker outage, catch every session up from the logs."""
+        """After a broker outage, catch every session up from the logs, and
+        let agents' sessions pick up chats given to them meanwhile."""
         for session in self.sessions:
             for conversation_id, seq in list(session.delivered.items()):
                 session.push(Replay(conversation_id, seq))
+        if self._on_resync is not None:
+            self._on_resync()
 
     # --- fan-out --------------------------------------------------------------------
     def _on_publication(self, channel: str, raw: bytes) -> None:
         followers = self._followers.get(channel)
         if not followers:
+            if channel == router_channel() and self._on_router_wake is not None:
+                self._on_router_wake()
             return
         try:
             publication = unpack_publication(raw)
@@ -183,7 +247,8 @@ class Hub(BrokerPublisher):
         kind = publication.get("type")
         if kind == "entry":
             entry = publication["entry"]
-            out = Outgoing(entry_frame(entry), entry["conversation_id"], entry["seq"])
+            epoch = entry.get("epoch", "")
+            out = Outgoing(entry_frame(entry, epoch), entry["conversation_id"], entry["seq"], epoch=epoch)
         elif kind == "signal":
             skip = publication.get("skip")
             out = Outgoing(publication["frame"], skip=tuple(skip) if skip else None)
@@ -192,8 +257,7 @@ class Hub(BrokerPublisher):
             for session in list(followers):
                 if session.role == "agent":
                     session.push({"type": "conversation", "conversation": conversation})
-                    asyncio.get_running_loop().create_task(
-                        self.attach(session, conversation["conversation_id"], 0))
+                    self.spawn(self.attach(session, conversation["conversation_id"], 0))
             return
         elif kind == "status":
             out = Outgoing({"type": "status", "status": publication["status"]})

@@ -83,6 +83,12 @@ class Site:
         data.pop("secret")
         return data
 
+    def allows_origin(self, origin: str | None) -> bool:
+        """Whether a browser page at ``origin`` may embed this site (an empty
+        allowlist allows any). Clients without an Origin (apps, mini-programs,
+        servers) are let through: their signed tokens identify them."""
+        return not origin or not self.allowed_origins or origin in self.allowed_origins
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Site:
         return _from_dict(cls, raw)
@@ -111,10 +117,13 @@ class Conversation:
     visitor_name: str = ""
     preferred_agent_id: str = ""  # dedicated (专属) or last agent, preferred within the sticky budget
     sla_deadline: float = 0.0  # answer before this (epoch seconds); 0 = none
-    excluded_agents: str = ""  # space-separated agents who let an offer lapse or declined it
+    excluded_agents: str = ""  # space-separated agents who let an offer lapse or declined it, this round
     offer_expires_at: float = 0.0  # while offered: the agent must accept before this
     accepted_at: float = 0.0
-    queue_front: int = 0  # 1 while requeued at the front of its group (agent dropped, offer lapsed)
+    waiting_since: float = 0.0  # first queued for a human (kept across lapses, requeues, transfers; 0 after reopen)
+    queue_key: float = 0.0  # place in line while queued (chatd.conversation.queue_key)
+    lapses: int = 0  # offers of it that lapsed or were declined
+    mode: str = "human"  # how it began: human (queued), bot (the bot answers first) or leave_message
 
     def to_dict(self) -> dict[str, Any]:
         # every field is flat: no deep copy needed (this runs for every routing change)
@@ -175,11 +184,14 @@ class AppendResult:
 class ReadResult:
     """Entries after a seq, in order. ``first_seq`` is the oldest seq still kept
     (0 when the log is empty) and ``last_seq`` the newest ever written, so a
-    reader can tell a trimmed gap (``after + 1 < first_seq``) from no news."""
+    reader can tell a trimmed gap (``after + 1 < first_seq``) from no news.
+    ``epoch`` names the log's history: seqs compare only within one epoch
+    (docs/protocol.md, *Epochs*)."""
 
     entries: list[LogEntry]
     first_seq: int
     last_seq: int
+    epoch: str = ""
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,76 +11,40 @@ from typing import Any
 import msgpack
 import orjson
 
+from chatd.errors import ERRORS, ChatdError
+
 __all__ = [
     "CLOSE_AUTH",
     "CLOSE_DRAINING",
     "CLOSE_IDLE",
     "CLOSE_ORIGIN",
     "CLOSE_SLOW",
-    "ERRORS",
+    "CLOSE_UNAVAILABLE",
     "PROTOCOL_VERSION",
     "SUBPROTOCOL_JSON",
     "SUBPROTOCOL_MSGPACK",
-    "ProtocolError",
     "choose_format",
     "decode",
     "encode",
     "entry_frame",
     "error_frame",
     "parse",
+    "resume_points",
 ]
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL_JSON = "chatd.v1.json"
 SUBPROTOCOL_MSGPACK = "chatd.v1.msgpack"
 
+CLOSE_UNAVAILABLE = 1011  # the server cannot go on with this connection now: reconnect and resume
 CLOSE_DRAINING = 1012
 CLOSE_SLOW = 1013
 CLOSE_AUTH = 4001
 CLOSE_ORIGIN = 4003
 CLOSE_IDLE = 4008
 
-# code -> (default sentence, close code or 0 when the connection stays open)
-ERRORS: dict[str, tuple[str, int]] = {
-    "bad_frame": ("The frame is not a valid JSON/msgpack map with a type.", 0),
-    "unknown_type": ("This frame type is not known for this role.", 0),
-    "bad_request": ("A field is missing or invalid.", 0),
-    "frame_too_large": ("The frame is larger than the limit.", 0),
-    "rate_limited": ("Too many frames; slow down.", 0),
-    "hello_required": ("Send hello first.", 0),
-    "already_hello": ("This connection already said hello.", 0),
-    "unknown_site": ("No such site.", CLOSE_AUTH),
-    "origin_not_allowed": ("This origin may not embed the site.", CLOSE_ORIGIN),
-    "unauthorized": ("The token is missing or invalid.", CLOSE_AUTH),
-    "token_expired": ("The token has expired.", CLOSE_AUTH),
-    "token_revoked": ("The token has been revoked.", CLOSE_AUTH),
-    "forbidden": ("You do not take part in this conversation.", 0),
-    "unknown_conversation": ("No such conversation.", 0),
-    "unknown_agent": ("No such agent.", 0),
-    "conversation_closed": ("The conversation is closed.", 0),
-    "bad_state": ("The conversation's state does not allow this.", 0),
-    "at_capacity": ("The agent has no free capacity.", 0),
-    "slow_consumer": ("The connection fell too far behind; reconnect and resume.", CLOSE_SLOW),
-    "internal_error": ("Something went wrong; the frame had no effect.", 0),
-}
-
 MAX_ID = 64
 MAX_BODY = 4000
-
-
-class ProtocolError(Exception):
-    """A client frame that cannot be served. ``code`` is a key of :data:`ERRORS`."""
-
-    def __init__(self, code: str, message: str = "", ref: str | None = None,
-                 conversation_id: str | None = None) -> None:
-        super().__init__(message or ERRORS[code][0])
-        self.code = code
-        self.ref = ref
-        self.conversation_id = conversation_id
-
-    @property
-    def close_code(self) -> int:
-        return ERRORS[self.code][1]
 
 
 def choose_format(offered: list[str]) -> tuple[str, str | None]:
@@ -96,16 +60,16 @@ def choose_format(offered: list[str]) -> tuple[str, str | None]:
 
 
 def decode(payload: str | bytes, fmt: str) -> dict[str, Any]:
-    """Decode one frame. Raises ``ProtocolError('bad_frame')``."""
+    """Decode one frame. Raises ``ChatdError('bad_frame')``."""
     try:
         if fmt == "msgpack" and isinstance(payload, bytes):
             frame = msgpack.unpackb(payload, raw=False, strict_map_key=False)
         else:
             frame = orjson.loads(payload)
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError):
-        raise ProtocolError("bad_frame") from None
+        raise ChatdError("bad_frame") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        raise ProtocolError("bad_frame")
+        raise ChatdError("bad_frame")
     return frame
 
 
@@ -160,48 +124,71 @@ def _check(kind: str, value: Any) -> bool:
 def parse(frame: dict[str, Any], role: str) -> dict[str, Any]:
     """Validate a decoded client frame for ``role`` (``visitor`` or ``agent``).
 
-    Returns the frame unchanged when valid; raises :class:`ProtocolError`
+    Returns the frame unchanged when valid; raises :class:`ChatdError`
     (``unknown_type`` or ``bad_request``) naming the offending field."""
     kind = frame["type"]
     ref = frame.get("ref")
     if ref is not None and not (isinstance(ref, str) and len(ref) <= MAX_ID):
-        raise ProtocolError("bad_request", "ref must be a string of at most 64 characters")
+        raise ChatdError("bad_request", "ref must be a string of at most 64 characters")
     if kind not in _ROLE_FRAMES.get(role, ()):
-        raise ProtocolError("unknown_type", f"unknown frame type {kind!r}", ref=ref)
+        raise ChatdError("unknown_type", f"unknown frame type {kind!r}", ref=ref)
     for name, (field_kind, required) in _FRAMES[kind].items():
         if name not in frame or frame[name] is None:
             if required:
-                raise ProtocolError("bad_request", f"{name} is required", ref=ref)
+                raise ChatdError("bad_request", f"{name} is required", ref=ref)
             continue
         if not _check(field_kind, frame[name]):
-            raise ProtocolError("bad_request", f"{name} must be a {field_kind}", ref=ref)
+            raise ChatdError("bad_request", f"{name} must be a {field_kind}", ref=ref)
     if kind == "send":
         if not 0 < len(frame["client_msg_id"]) <= MAX_ID:
-            raise ProtocolError("bad_request", "client_msg_id must have 1 to 64 characters", ref=ref)
+            raise ChatdError("bad_request", "client_msg_id must have 1 to 64 characters", ref=ref)
         if not frame["body"].strip():
-            raise ProtocolError("bad_request", "body must not be empty", ref=ref)
+            raise ChatdError("bad_request", "body must not be empty", ref=ref)
     if kind == "send" and frame.get("internal") and role != "agent":
-        raise ProtocolError("bad_request", "only agents write internal notes", ref=ref)
+        raise ChatdError("bad_request", "only agents write internal notes", ref=ref)
     if kind == "rate" and not 1 <= frame["score"] <= 5:
-        raise ProtocolError("bad_request", "score must be 1 to 5", ref=ref)
+        raise ChatdError("bad_request", "score must be 1 to 5", ref=ref)
     if kind == "suggest" and len(frame["text"]) > 200:
-        raise ProtocolError("bad_request", "text is limited to 200 characters", ref=ref)
+        raise ChatdError("bad_request", "text is limited to 200 characters", ref=ref)
     if "conversation_id" in _FRAMES[kind] and len(frame["conversation_id"]) > MAX_ID:
-        raise ProtocolError("bad_request", "conversation_id is too long", ref=ref)
+        raise ChatdError("bad_request", "conversation_id is too long", ref=ref)
     if kind == "transfer" and not (frame.get("to_agent") or frame.get("to_skill")):
-        raise ProtocolError("bad_request", "transfer needs to_agent or to_skill", ref=ref)
+        raise ChatdError("bad_request", "transfer needs to_agent or to_skill", ref=ref)
     if kind == "status" and frame["status"] not in ("online", "away", "offline"):
-        raise ProtocolError("bad_request", "status must be online, away or offline", ref=ref)
+        raise ChatdError("bad_request", "status must be online, away or offline", ref=ref)
     if kind == "hello" and "resume" in frame:
         resume = frame["resume"]
-        if len(resume) > 100 or not all(isinstance(k, str) and _check(_INT, v) for k, v in resume.items()):
-            raise ProtocolError("bad_request", "resume must map conversation ids to seqs", ref=ref)
+        if len(resume) > 100 or not all(isinstance(k, str) and len(k) <= MAX_ID and _resume_point(v) is not None
+                                        for k, v in resume.items()):
+            raise ChatdError("bad_request", 'resume must map conversation ids to a seq or {"seq", "epoch"}',
+                             ref=ref)
     return frame
+
+
+def _resume_point(value: Any) -> tuple[int, str] | None:
+    if _check(_INT, value):
+        return value, ""
+    if isinstance(value, dict) and _check(_INT, value.get("seq")) and isinstance(value.get("epoch", ""), str) \
+            and len(value.get("epoch", "")) <= MAX_ID:
+        return value["seq"], value.get("epoch", "")
+    return None
+
+
+def resume_points(hello: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """``hello.resume`` of a parsed hello as ``{conversation_id: (seq, epoch)}``:
+    the last seq the client saw and the log epoch it saw it in (``""`` when
+    the client did not say: its seq is then trusted)."""
+    points: dict[str, tuple[int, str]] = {}
+    for conversation_id, value in (hello.get("resume") or {}).items():
+        point = _resume_point(value)
+        if point is not None:
+            points[conversation_id] = point
+    return points
 
 
 def error_frame(code: str, message: str = "", ref: str | None = None,
                 conversation_id: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message or ERRORS[code][0]}
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message or ERRORS[code].sentence}
     if ref is not None:
         frame["ref"] = ref
     if conversation_id is not None:
@@ -209,18 +196,21 @@ def error_frame(code: str, message: str = "", ref: str | None = None,
     return frame
 
 
-def entry_frame(entry: dict[str, Any]) -> dict[str, Any]:
+def entry_frame(entry: dict[str, Any], epoch: str | None = None) -> dict[str, Any]:
     """The server frame for a log entry (a ``LogEntry.to_dict()`` shape):
-    ``message``, ``event`` or ``note`` (agents' internal notes)."""
+    ``message``, ``event`` or ``note`` (agents' internal notes), with the
+    log's ``epoch`` (given, or the entry's own ``epoch`` key)."""
     sender = {"role": entry["sender_role"], "id": entry["sender_id"]}
+    if epoch is None:
+        epoch = entry.get("epoch", "")
     if entry["kind"] == "note":
-        return {"type": "note", "conversation_id": entry["conversation_id"], "seq": entry["seq"],
+        return {"type": "note", "conversation_id": entry["conversation_id"], "seq": entry["seq"], "epoch": epoch,
                 "from": sender, "body": entry["body"], "ts": entry["ts"],
                 "client_msg_id": entry.get("client_msg_id", "")}
     if entry["kind"] == "event":
-        return {"type": "event", "conversation_id": entry["conversation_id"], "seq": entry["seq"],
+        return {"type": "event", "conversation_id": entry["conversation_id"], "seq": entry["seq"], "epoch": epoch,
                 "event": entry["body"], "from": sender, "ts": entry["ts"], "data": entry.get("data") or {}}
-    frame = {"type": "message", "conversation_id": entry["conversation_id"], "seq": entry["seq"],
+    frame = {"type": "message", "conversation_id": entry["conversation_id"], "seq": entry["seq"], "epoch": epoch,
              "from": sender, "body": entry["body"], "ts": entry["ts"],
              "client_msg_id": entry.get("client_msg_id", "")}
     if entry.get("data"):

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chatd.protocol import encode, entry_frame
+from chatd.conversation import takes_part
+from chatd.protocol import CLOSE_UNAVAILABLE, encode, entry_frame
 from chatd.ratelimit import TokenBucket
 from chatd.store.base import Store
 
 __all__ = ["PRIVATE_DATA", "TYPING_REPEAT_SECONDS", "Outgoing", "Replay", "Session", "visitor_view"]
+
+log = logging.getLogger("chatd.session")
 
 TYPING_REPEAT_SECONDS = 2.0  # an unchanged typing state is passed on at most this often
 
@@ -50,13 +54,14 @@ class Outgoing:
     session it is fanned out to. ``seq``/``conversation_id`` are set for log
     entries (which the writer orders); 0/"" for signals."""
 
-    __slots__ = ("_json", "_msgpack", "_public", "conversation_id", "frame", "seq", "skip")
+    __slots__ = ("_json", "_msgpack", "_public", "conversation_id", "epoch", "frame", "seq", "skip")
 
     def __init__(self, frame: dict[str, Any], conversation_id: str = "", seq: int = 0,
-                 skip: tuple[str, str] | None = None) -> None:
+                 skip: tuple[str, str] | None = None, epoch: str = "") -> None:
         self.frame = frame
         self.conversation_id = conversation_id
         self.seq = seq
+        self.epoch = epoch
         self.skip = skip  # (role, id) of the originator, for signals not echoed back
         self._json: str | bytes | None = None
         self._msgpack: str | bytes | None = None
@@ -67,7 +72,8 @@ class Outgoing:
         if self._public is False:
             view = visitor_view(self.frame)
             self._public = self if view is self.frame else (None if view is None else
-                                                               Outgoing(view, self.conversation_id, self.seq))
+                                                               Outgoing(view, self.conversation_id, self.seq,
+                                                                        epoch=self.epoch))
         return self._public  # type: ignore[return-value]
 
     def encoded(self, fmt: str) -> str | bytes:
@@ -81,13 +87,15 @@ class Outgoing:
 
 
 class Replay:
-    """Writer instruction: send entries after ``after_seq``, then ``synced``."""
+    """Writer instruction: send entries after ``after_seq`` (of the log's
+    ``epoch`` when the client named one), then ``synced``."""
 
-    __slots__ = ("after_seq", "conversation_id")
+    __slots__ = ("after_seq", "conversation_id", "epoch")
 
-    def __init__(self, conversation_id: str, after_seq: int) -> None:
+    def __init__(self, conversation_id: str, after_seq: int, epoch: str = "") -> None:
         self.conversation_id = conversation_id
         self.after_seq = after_seq
+        self.epoch = epoch
 
 
 _CLOSE = object()
@@ -97,8 +105,9 @@ class Session:
     """State of one WebSocket connection after ``hello``.
 
     ``delivered`` maps each attached conversation to the highest seq sent to
-    this client; a conversation absent from it is not (yet) attached and its
-    live entries are skipped: the replay that attaches it reads them from the log.
+    this client, and ``epochs`` to the log epoch that seq belongs to; a
+    conversation absent from ``delivered`` is not (yet) attached and its live
+    entries are skipped: the replay that attaches it reads them from the log.
     """
 
     __slots__ = (
@@ -115,6 +124,7 @@ class Session:
         "close_code",
         "closed",
         "delivered",
+        "epochs",
         "fmt",
         "last_seen",
         "name",
@@ -138,6 +148,7 @@ class Session:
         self.name = ""
         self.agent_role = ""  # agent / supervisor / admin
         self.delivered: dict[str, int] = {}
+        self.epochs: dict[str, str] = {}
         self.channels: set[str] = set()
         self._queue: deque[Any] = deque()
         self._started = False
@@ -227,8 +238,12 @@ class Session:
                     await self._send(encode(item, self.fmt))
                 elif type(item) is Replay:
                     # Never resend what this client already has, whatever was known when queued.
-                    after = max(item.after_seq, self.delivered.get(item.conversation_id, 0))
-                    await self._replay(item.conversation_id, after, announce=True)
+                    cid = item.conversation_id
+                    if cid in self.delivered:
+                        await self._replay(cid, max(item.after_seq, self.delivered[cid]), announce=True,
+                                           epoch=self.epochs.get(cid, ""))
+                    else:
+                        await self._replay(cid, item.after_seq, announce=True, epoch=item.epoch)
                 elif type(item) is tuple and item[0] is _CLOSE:
                     self.close_code = item[1]
                     with contextlib.suppress(Exception):
@@ -236,15 +251,31 @@ class Session:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:  # the socket went away while sending: the reader loop ends the session
+        except Exception as exc:
+            # The socket went away, or the log could not be read (the store is
+            # unreachable beyond its retries). Either way this connection can no
+            # longer keep the delivery contract: close it now so the client
+            # reconnects and resumes, instead of leaving it open and silent.
             self.closed = True
+            self._queue.clear()
+            self.close_code = CLOSE_UNAVAILABLE
+            log.info("closing session %d after a failed write: %r", self.sid, exc)
+            with contextlib.suppress(Exception):
+                await self._close_cb(CLOSE_UNAVAILABLE)
             return
         self.writer = None  # all sent: the next push starts a writer again
 
     async def _deliver_entry(self, item: Outgoing) -> None:
         conversation_id = item.conversation_id
         last = self.delivered.get(conversation_id)
-        if last is None or item.seq <= last:
+        if last is None:
+            return
+        if item.epoch != self.epochs.get(conversation_id, item.epoch):
+            # The log's history may have been lost and its seqs handed out again:
+            # what this client has no longer compares. Send it the log afresh.
+            await self._replay(conversation_id, 0, announce=True, resync=True)
+            return
+        if item.seq <= last:
             return
         if item.seq > last + 1:
             await self._replay(conversation_id, last, announce=False, upto=item.seq - 1)
@@ -257,39 +288,60 @@ class Session:
         else:
             await self._send(item.encoded(self.fmt))
         self.delivered[conversation_id] = item.seq
-        self._after_entry(item.frame)
+        if item.frame["type"] == "event":
+            self._follow(conversation_id, item.frame["data"])
 
-    async def _replay(self, conversation_id: str, after_seq: int, *, announce: bool, upto: int = 0) -> None:
-        """Send log entries after ``after_seq`` (up to ``upto`` when set) in order."""
+    async def _replay(self, conversation_id: str, after_seq: int, *, announce: bool, upto: int = 0,
+                      epoch: str = "", resync: bool = False) -> None:
+        """Send log entries after ``after_seq`` (up to ``upto`` when set) in
+        order; then decide from the newest event whether to keep following.
+
+        ``epoch`` is the log epoch ``after_seq`` belongs to ("": trusted as
+        current). When the log's epoch differs, or the client is ahead of the
+        log (history lost under the same epoch), or ``resync`` is asked, the
+        client is told to forget the conversation's entries (``resync``) and
+        gets the whole log instead."""
         cursor = after_seq
-        first_page = True
+        page = await self._store.read(conversation_id, cursor, limit=500)
+        if resync or (epoch and epoch != page.epoch) or cursor > page.last_seq:
+            await self._send(encode({"type": "resync", "conversation_id": conversation_id, "epoch": page.epoch},
+                                    self.fmt))
+            self.delivered.pop(conversation_id, None)
+            announce, upto, cursor = True, 0, 0
+            page = await self._store.read(conversation_id, 0, limit=500)
+        self.epochs[conversation_id] = page.epoch
+        if page.first_seq > cursor + 1 and page.last_seq >= page.first_seq:
+            await self._send(encode({"type": "replay_gap", "conversation_id": conversation_id,
+                                     "after_seq": cursor, "first_seq": page.first_seq}, self.fmt))
+        newest_event: dict[str, Any] | None = None
         while True:
-            page = await self._store.read(conversation_id, cursor, limit=500)
-            if first_page and page.first_seq > cursor + 1 and page.last_seq >= page.first_seq:
-                await self._send(encode({"type": "replay_gap", "conversation_id": conversation_id,
-                                         "after_seq": cursor, "first_seq": page.first_seq}, self.fmt))
-            first_page = False
             for entry in page.entries:
                 if upto and entry.seq > upto:
                     break
-                frame = entry_frame(entry.to_dict())
+                frame = entry_frame(entry.to_dict(), page.epoch)
                 shown = visitor_view(frame) if self.role == "visitor" else frame
                 if shown is not None:
                     await self._send(encode(shown, self.fmt))
                 cursor = entry.seq
-                self._after_entry(frame)
+                if entry.kind == "event":
+                    newest_event = entry.data
             if not page.entries or (upto and cursor >= upto) or cursor >= page.last_seq:
                 break
+            page = await self._store.read(conversation_id, cursor, limit=500)
         if conversation_id in self.delivered or announce:
             self.delivered[conversation_id] = max(cursor, self.delivered.get(conversation_id, 0))
         if announce:
             await self._send(encode({"type": "synced", "conversation_id": conversation_id,
-                                     "last_seq": cursor}, self.fmt))
+                                     "last_seq": cursor, "epoch": page.epoch}, self.fmt))
+        if newest_event is not None:
+            self._follow(conversation_id, newest_event)
 
-    def _after_entry(self, frame: dict[str, Any]) -> None:
-        """An agent stops following a conversation that left them."""
-        if self.role != "agent" or frame.get("type") != "event" or self.agent_role != "agent":
+    def _follow(self, conversation_id: str, event_data: dict[str, Any]) -> None:
+        """An agent follows a conversation while it is theirs, as the newest
+        event says (``state`` and ``agent_id`` after it): never from an older
+        one. A supervisor watching it keeps following it."""
+        if self.role != "agent" or conversation_id in self.watching or conversation_id not in self.delivered:
             return
-        if frame["event"] in ("transferred", "requeued", "closed", "lapsed"):
-            if frame["data"].get("agent_id") != self.principal_id and self.on_detach is not None:
-                self.on_detach(self, frame["conversation_id"])
+        if not takes_part("agent", self.principal_id, state=str(event_data.get("state", "")),
+                          owner=str(event_data.get("agent_id", ""))) and self.on_detach is not None:
+            self.on_detach(self, conversation_id)

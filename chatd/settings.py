@@ -26,6 +26,7 @@ class Settings:
     engine: str = "memory"  # memory | redis
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "chatd"  # every Redis key starts with this (tests use their own)
+    redis_retry_seconds: float = 5.0  # a store call keeps trying this long across a lost Redis connection
     demo: bool = True  # seed a demo site, agents and knowledge base when the store is empty
     secret: str = field(default="", repr=False)  # signs tokens; random per start when empty
     node_id: str = ""  # names this process in presence records; random when empty

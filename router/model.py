@@ -77,9 +77,7 @@ class SkillGroup:
     before the fallback group is tried. ``offer_timeout_seconds``: how long an
     agent has to accept an offer (ignored when ``auto_accept``).
     ``away_after_misses``: after this many lapsed offers in a row the agent is
-    set away (``None``: never). ``aging_seconds_per_priority``: a queued
-    conversation gains one priority level per this many seconds of waiting
-    (``None``: no aging).
+    set away (``None``: never).
     """
 
     name: str
@@ -89,7 +87,6 @@ class SkillGroup:
     offer_timeout_seconds: float = 30.0
     auto_accept: bool = False
     away_after_misses: int | None = None
-    aging_seconds_per_priority: float | None = None
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -100,9 +97,13 @@ class SkillGroup:
 class ConversationRequest:
     """A conversation that needs an agent with ``skill``.
 
-    Higher ``priority`` is served first (VIP). ``excluded_agent_ids`` holds the
-    agents that let an offer of this conversation lapse; they are not offered
-    it again.
+    ``enqueued_at`` is when the visitor started waiting (what the sticky
+    budget counts from). ``excluded_agent_ids`` holds the agents that let an
+    offer of this conversation lapse or declined it in the current round;
+    they are offered it again only when nobody else eligible is left.
+    ``lapses`` counts every lapsed or declined offer of it (for the record).
+    The order requests are decided in is the queue order
+    (:func:`chatd.conversation.queue_key`), given by the driver.
     """
 
     conversation_id: str
@@ -112,6 +113,7 @@ class ConversationRequest:
     preferred_agent_id: str | None = None
     enqueued_at: float = 0.0
     excluded_agent_ids: frozenset[str] = frozenset()
+    lapses: int = 0
 
 
 class CandidateReport(NamedTuple):
@@ -197,6 +199,9 @@ class Decision:
     reason, even when ``candidates`` was truncated by a report limit.
     ``rr_cursor`` is the new round-robin cursor of ``group`` when its
     algorithm is ``round_robin`` and an agent was chosen; store it.
+    ``new_round`` says everyone eligible had let the offer go, so offers go
+    round again (clear the conversation's exclusions); ``lapses`` is how many
+    offers of it lapsed or were declined before this decision.
     """
 
     conversation_id: str
@@ -211,6 +216,8 @@ class Decision:
     ordering: tuple[str, ...] = ()
     reason_counts: Mapping[str, int] = field(default_factory=dict)
     rr_cursor: str | None = None
+    new_round: bool = False
+    lapses: int = 0
 
     def to_record(self) -> dict[str, Any]:
         """:meth:`to_dict` with the candidates as rows of
@@ -236,6 +243,8 @@ class Decision:
             "ordering": list(self.ordering),
             "reason_counts": dict(self.reason_counts),
             "rr_cursor": self.rr_cursor,
+            "new_round": self.new_round,
+            "lapses": self.lapses,
         }
 
     @classmethod
@@ -254,6 +263,8 @@ class Decision:
             ordering=tuple(raw.get("ordering", ())),
             reason_counts=dict(raw.get("reason_counts", {})),
             rr_cursor=raw.get("rr_cursor"),
+            new_round=raw.get("new_round", False),
+            lapses=raw.get("lapses", 0),
         )
 
 

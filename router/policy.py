@@ -1,10 +1,11 @@
-"""The routing policy: who gets a conversation, and which conversation an agent takes next.
+"""The routing policy: who gets a conversation.
 
 Pure functions over the snapshot records of :mod:`router.model`. A driver
-loads a snapshot, calls :func:`decide` (new or re-offered conversation) or
-:func:`pick_for_agent` (an agent freed capacity), and applies the result
-atomically in the store; nothing here performs I/O, reads a clock or draws a
-random number.
+loads a snapshot and every queued conversation in the one queue order
+(across all skill groups: whichever agent frees capacity takes the oldest
+chat it can serve, so no group starves), calls :func:`decide_queue` (or
+:func:`decide` for one), and applies each result atomically in the store;
+nothing here performs I/O, reads a clock or draws a random number.
 
 Pipeline of :func:`decide`:
 
@@ -18,7 +19,12 @@ Pipeline of :func:`decide`:
 3. **fallback**: if nobody fits, the group has a ``fallback_group`` and the
    request has waited at least the sticky budget, do the same with the
    fallback group's skill and algorithm (one level, no chaining).
-4. otherwise queue, with every candidate and its reason.
+4. otherwise, if agents were dropped only because they let this offer lapse
+   (or declined it) and nobody else is eligible, start another round: decide
+   again without the exclusions (``Decision.new_round``; the driver clears
+   the conversation's exclusions). An agent is skipped for a chat only while
+   someone else eligible has not been tried, so no chat waits for ever.
+5. otherwise queue, with every candidate and its reason.
 
 Filter (first failing check wins, see ``router.model.REASONS``): status
 online, on shift, holds the skill, ``active < capacity``, not in the request's
@@ -59,7 +65,6 @@ from router.model import (
     Decision,
     SkillGroup,
 )
-from router.queueing import SLA_BOOST, SLA_WINDOW_SECONDS, sla_bonus
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -72,7 +77,6 @@ __all__ = [
     "eligibility",
     "offer_expires_at",
     "on_offer_timeout",
-    "pick_for_agent",
 ]
 
 # A preferred agent dropped for one of these reasons may be back soon, so a
@@ -355,6 +359,16 @@ def decide(
             summary = "group_match" if stage == "group" else "fallback_match"
             return _decision(request, chosen, "offer", stage, target, now, summary,
                              search, cursor)
+    if search.counts.get("excluded_lapsed"):
+        # Everyone eligible has had this offer and let it go: another round
+        # starts, in the usual order, instead of leaving the chat waiting for
+        # agents who will never be asked again.
+        again = decide(replace(request, excluded_agent_ids=frozenset()), index, groups, now,
+                       rr_cursors=rr_cursors, weights=weights, report_limit=report_limit)
+        if again.agent_id is not None:
+            counts = dict(again.reason_counts)
+            counts["excluded_lapsed"] = search.counts["excluded_lapsed"]
+            return replace(again, new_round=True, reason_counts=counts)
     stage, target = stages[-1]
     return _decision(request, None, "queue", stage, target, now, "no_eligible_agent",
                      search, None)
@@ -366,7 +380,7 @@ def _decision(request: ConversationRequest, agent_id: str | None, outcome: str, 
     return Decision(
         request.conversation_id, agent_id, outcome, stage, group.name, group.algorithm,
         reason, now, search.reports(), ORDERINGS[group.algorithm], search.counts,
-        cursor,
+        cursor, lapses=request.lapses,
     )
 
 
@@ -478,84 +492,6 @@ def _from_ladder(request: ConversationRequest, group: SkillGroup, index: AgentIn
     search.keep(ladder.entries, group.name, "group")
     return _decision(request, ladder.entries[0][1].agent_id, "offer", "group", group, now, "group_match",
                      search, None)
-
-
-def pick_for_agent(
-    agent: AgentSnapshot,
-    queued: Iterable[ConversationRequest],
-    groups: Mapping[str, SkillGroup],
-    now: float,
-    *,
-    agents_by_id: Mapping[str, AgentSnapshot] | None = None,
-    sla_window_seconds: float = SLA_WINDOW_SECONDS,
-    sla_boost: float = SLA_BOOST,
-) -> ConversationRequest | None:
-    """The queued conversation ``agent`` should take next, or ``None``.
-
-    Called when an agent frees capacity (or comes online) so a driver can
-    drain the queue. The agent must be eligible (online, on shift, under
-    capacity). A request is servable when the agent holds its skill, or holds
-    its group's fallback skill and the request waited at least the sticky
-    budget (as in :func:`decide`), and the agent did not let it lapse.
-
-    Stickiness: a request waiting within its budget for *this* agent comes
-    first; one waiting for *another* agent is left to them. With
-    ``agents_by_id`` the reservation holds only while that agent's reason is
-    in ``WAITABLE_REASONS`` (as :func:`decide` would judge); without it, it
-    holds for the whole budget.
-
-    Otherwise the smallest :func:`router.queueing.queue_key` wins: queue order
-    across all the skills the agent serves. Every request in ``queued`` is
-    visited, so with long queues pass only the queues of the agent's skills
-    (and of the groups that fall back to one of them).
-    """
-    if agent.status != "online" or not agent.on_shift or agent.active >= agent.capacity:
-        return None
-    agent_id = agent.agent_id
-    skills = agent.skills
-    default_group = SkillGroup("")
-    best: ConversationRequest | None = None
-    best_key: tuple[Any, ...] | None = None
-    # This loop visits every queued request: queue_key() is inlined.
-    for request in queued:
-        skill = request.skill
-        group = groups.get(skill) or default_group
-        waited = now - request.enqueued_at
-        within_budget = waited < group.sticky_budget_seconds
-        if skill not in skills and (
-            group.fallback_group is None or group.fallback_group not in skills or within_budget
-        ):
-            continue
-        excluded = request.excluded_agent_ids
-        if excluded and agent_id in excluded:
-            continue
-        preferred_id = request.preferred_agent_id
-        mine = False
-        if preferred_id is not None and within_budget:
-            if preferred_id == agent_id:
-                mine = True
-            elif _reserved(preferred_id, request, agents_by_id):
-                continue
-        priority = float(request.priority)
-        aging = group.aging_seconds_per_priority
-        if aging and waited > 0:
-            priority += waited / aging
-        if request.sla_deadline is not None:
-            priority += sla_bonus(request.sla_deadline, now, sla_window_seconds, sla_boost)
-        key = (not mine, -priority, request.enqueued_at, request.conversation_id)
-        if best_key is None or key < best_key:
-            best, best_key = request, key
-    return best
-
-
-def _reserved(preferred_id: str, request: ConversationRequest,
-              agents_by_id: Mapping[str, AgentSnapshot] | None) -> bool:
-    if agents_by_id is None:
-        return True
-    preferred = agents_by_id.get(preferred_id)
-    if preferred is None:
-        return False
-    return eligibility(preferred, request.skill, request) in WAITABLE_REASONS
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,168 +1,26 @@
-"""Queue order, queue positions, wait estimates and shift schedules.
+"""Wait estimates and shift schedules.
 
-All functions are pure: they take the queued requests, the skill groups and
-the current time (epoch seconds) and return an answer; nothing is stored.
-
-Queue order: highest *effective priority* first, then longest waiting, then
-``conversation_id`` (so the order is total and never random). The effective
-priority is the request's priority plus
-
-- aging: one level per ``SkillGroup.aging_seconds_per_priority`` seconds of
-  waiting, so a low-priority conversation cannot starve behind a stream of
-  VIPs;
-- an SLA boost that ramps linearly from 0 to ``sla_boost`` levels over the
-  ``sla_window_seconds`` before the request's ``sla_deadline`` (and stays at
-  ``sla_boost`` once the deadline has passed).
+All functions are pure: they take figures, schedules and the current time
+(epoch seconds) and return an answer; nothing is stored. The queue order
+itself is chatd's: :func:`chatd.conversation.queue_key`, which every queue
+in the store is sorted by.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from statistics import fmean
 from zoneinfo import ZoneInfo
 
-from router.model import ConversationRequest, SkillGroup
-
 __all__ = [
-    "SLA_BOOST",
-    "SLA_WINDOW_SECONDS",
     "ShiftSchedule",
     "ShiftWindow",
-    "effective_priority",
     "estimate_wait_seconds",
     "is_on_shift",
-    "position_of",
-    "queue_key",
-    "queue_order",
-    "queue_positions",
-    "sla_bonus",
 ]
-
-SLA_WINDOW_SECONDS = 60.0
-SLA_BOOST = 5.0
-
-
-def effective_priority(
-    request: ConversationRequest,
-    now: float,
-    group: SkillGroup | None = None,
-    *,
-    sla_window_seconds: float = SLA_WINDOW_SECONDS,
-    sla_boost: float = SLA_BOOST,
-) -> float:
-    """Priority plus aging (from ``group``) plus the SLA boost, at ``now``."""
-    priority = float(request.priority)
-    if group is not None and group.aging_seconds_per_priority:
-        waited = now - request.enqueued_at
-        if waited > 0:
-            priority += waited / group.aging_seconds_per_priority
-    if request.sla_deadline is not None:
-        priority += sla_bonus(request.sla_deadline, now, sla_window_seconds, sla_boost)
-    return priority
-
-
-def sla_bonus(deadline: float, now: float, sla_window_seconds: float = SLA_WINDOW_SECONDS,
-              sla_boost: float = SLA_BOOST) -> float:
-    """Priority levels added for an SLA ``deadline``: 0 outside the window, then a
-    linear ramp to ``sla_boost`` at the deadline, and ``sla_boost`` after it."""
-    remaining = deadline - now
-    if remaining <= 0 or sla_window_seconds <= 0:
-        return sla_boost
-    if remaining < sla_window_seconds:
-        return sla_boost * (1.0 - remaining / sla_window_seconds)
-    return 0.0
-
-
-def queue_key(
-    request: ConversationRequest,
-    now: float,
-    group: SkillGroup | None = None,
-    *,
-    sla_window_seconds: float = SLA_WINDOW_SECONDS,
-    sla_boost: float = SLA_BOOST,
-) -> tuple[float, float, str]:
-    """Sort key of ``request`` in its queue at ``now``; smaller is served first.
-
-    ``(-effective_priority, enqueued_at, conversation_id)``.
-    """
-    priority = effective_priority(
-        request, now, group, sla_window_seconds=sla_window_seconds, sla_boost=sla_boost
-    )
-    return (-priority, request.enqueued_at, request.conversation_id)
-
-
-def queue_order(
-    requests: Iterable[ConversationRequest],
-    now: float,
-    groups: Mapping[str, SkillGroup] | None = None,
-    *,
-    sla_window_seconds: float = SLA_WINDOW_SECONDS,
-    sla_boost: float = SLA_BOOST,
-) -> list[ConversationRequest]:
-    """``requests`` in serving order at ``now`` (see the module docstring).
-
-    ``groups`` supplies each request's aging rate (looked up by
-    ``request.skill``); requests of unknown groups do not age.
-    """
-    groups = groups or {}
-
-    def key(request: ConversationRequest) -> tuple[float, float, str]:
-        return queue_key(
-            request,
-            now,
-            groups.get(request.skill),
-            sla_window_seconds=sla_window_seconds,
-            sla_boost=sla_boost,
-        )
-
-    return sorted(requests, key=key)
-
-
-def position_of(
-    conversation_id: str,
-    requests: Iterable[ConversationRequest],
-    now: float,
-    groups: Mapping[str, SkillGroup] | None = None,
-) -> int | None:
-    """1-based position of a conversation in its skill group's queue.
-
-    Counts the queued requests of the same skill that are served before it, in
-    one pass. ``None`` when the conversation is not queued.
-    """
-    groups = groups or {}
-    requests = list(requests)
-    target = next((r for r in requests if r.conversation_id == conversation_id), None)
-    if target is None:
-        return None
-    target_key = queue_key(target, now, groups.get(target.skill))
-    ahead = 0
-    for request in requests:
-        if request.skill == target.skill and request is not target:
-            if queue_key(request, now, groups.get(request.skill)) < target_key:
-                ahead += 1
-    return ahead + 1
-
-
-def queue_positions(
-    requests: Iterable[ConversationRequest],
-    now: float,
-    groups: Mapping[str, SkillGroup] | None = None,
-) -> dict[str, int]:
-    """Position (1-based, per skill group) of every queued conversation.
-
-    One sort for all, so a driver can push position updates to every waiting
-    visitor at once.
-    """
-    positions: dict[str, int] = {}
-    seen_per_skill: dict[str, int] = {}
-    for request in queue_order(requests, now, groups):
-        position = seen_per_skill.get(request.skill, 0) + 1
-        seen_per_skill[request.skill] = position
-        positions[request.conversation_id] = position
-    return positions
 
 
 def estimate_wait_seconds(

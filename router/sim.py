@@ -1,16 +1,20 @@
-"""Discrete-event routing simulator, driven by the real policy.
+"""Discrete-event routing simulator, driven by the server's own routing worker.
 
-Every arrival is routed by :func:`router.policy.decide` and every freed chat
-slot drains the queue with :func:`router.policy.pick_for_agent`, so the
-figures measure the code that runs in production. Model:
+Every run builds a memory-engine store, its agents and skill groups, and a
+:class:`router.worker.RoutingWorker` on a simulated clock. Arrivals start
+conversations as a visitor's ``start`` does (created and queued in one store
+step); a finished chat is closed as an agent closes it; after every event the
+worker runs one pass, exactly as it does in a node. So the figures measure
+the code that runs in production: the one queue order across all skill
+groups, the policy, the store's capacity checks. Model:
 
 - Poisson arrivals per skill group; handle times exponential or log-normal
   (mean ``aht_seconds``, coefficient of variation ``handle_cv``);
 - an agent of capacity K holds up to K chats, each in its own slot, and a
   chat's handle time does not depend on how many others the agent holds
   (so K slots behave like K servers, as in :mod:`router.erlang`);
-- offers are accepted at once; optional exponential customer patience
-  (abandonment while queued);
+- groups auto-accept (an offer is an assignment); optional exponential
+  customer patience (abandonment while queued);
 - the workload (arrival times, groups, handle times, patience) is drawn from
   ``random.Random(seed)`` before the run, so policies compared with one seed
   face exactly the same customers.
@@ -31,20 +35,24 @@ CLI: ``python -m router.sim --help``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import heapq
 import json
 import math
 import random
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from statistics import stdev
 from typing import Any
 
+from chatd.conversation import plan
+from chatd.model import Agent, Conversation
+from chatd.store.memory import MemoryBroker, MemoryStore
 from router.erlang import ErlangCFigures, erlang_c_figures
-from router.model import ALGORITHMS, AgentIndex, AgentSnapshot, ConversationRequest, SkillGroup
-from router.policy import decide, pick_for_agent
+from router.model import ALGORITHMS, SkillGroup
+from router.worker import RoutingWorker
 
 __all__ = [
     "AgentSpec",
@@ -56,6 +64,7 @@ __all__ = [
     "load_scenario",
     "main",
     "pooled_erlang",
+    "pooled_fifo",
     "simulate",
     "single_group_scenario",
     "with_algorithm",
@@ -114,6 +123,7 @@ class SimReport:
     gini_load: float
     wait_p90_seconds: float
     per_group: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    pooled_fifo_asa_seconds: float | None = None  # the same customers, every slot serving every chat in order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +141,7 @@ class SimReport:
             "gini_load": self.gini_load,
             "wait_p90_seconds": self.wait_p90_seconds,
             "per_group": {name: dict(figures) for name, figures in self.per_group.items()},
+            "pooled_fifo_asa_seconds": self.pooled_fifo_asa_seconds,
         }
 
 
@@ -233,21 +244,83 @@ def workload(scenario: Scenario, seed: int) -> list[tuple[float, str, float, flo
 _COMPLETE, _ABANDON = 0, 1
 _BATCHES = 10
 _T_975_9DF = 2.262  # Student t quantile for a 95 % interval from 10 batch means
+_SITE = "sim"
 
 
-def simulate(scenario: Scenario, seed: int = 1) -> SimReport:
-    """Run ``scenario`` once; deterministic for a given seed."""
-    groups = {t.group.name: t.group for t in scenario.traffic}
-    snapshots = {spec.agent_id: AgentSnapshot(spec.agent_id, "online", spec.skills,
-                                              spec.capacity) for spec in scenario.agents}
-    index = AgentIndex(snapshots.values())
-    rr_cursors: dict[str, str] = {}
+class _SimClock:
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Assignments:
+    """The worker's publisher in a run: the assignments, as they are made."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, str]] = []  # (agent_id, conversation_id)
+
+    async def publish_assigned_many(self, assigned: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        self.made += [(agent_id, conversation["conversation_id"]) for agent_id, conversation in assigned]
+
+    async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        return None
+
+    async def wake_router(self) -> None:
+        return None
+
+
+def simulate(scenario: Scenario, seed: int = 1, *, trace: list[tuple[float, str, str]] | None = None) -> SimReport:
+    """Run ``scenario`` once through the routing worker; deterministic for a
+    given seed. ``trace`` gets every assignment as ``(time, arrival number,
+    agent_id)``, in the order the worker made them."""
+    return asyncio.run(_simulate(scenario, seed, trace))
+
+
+def pooled_fifo(scenario: Scenario, seed: int) -> tuple[float, float, int]:
+    """``(ASA, service level, answered)`` of the same customers in one FIFO
+    queue served by every slot (M/M/c or M/G/c, no abandonment): the
+    textbook recursion, written apart from the router. It is the pooled
+    system Erlang C describes, fed the run's own customers, which makes it a
+    control variate for the run's ASA (see :func:`compare`)."""
+    free_at = [0.0] * sum(spec.capacity for spec in scenario.agents)
+    start = scenario.warmup_hours * 3600
+    total = within = 0.0
+    answered = 0
+    for arrival, _group, handle, _patience in workload(scenario, seed):
+        begins = max(arrival, heapq.heappop(free_at))
+        heapq.heappush(free_at, begins + handle)
+        if arrival >= start:
+            wait = begins - arrival
+            total += wait
+            within += wait <= scenario.sl_threshold_seconds
+            answered += 1
+    return (total / answered if answered else 0.0), (within / answered if answered else 1.0), answered
+
+
+async def _simulate(scenario: Scenario, seed: int, trace: list[tuple[float, str, str]] | None) -> SimReport:
+    clock = _SimClock()
+    store = MemoryStore(MemoryBroker(), log_retention=100)
+    capacities = {spec.agent_id: spec.capacity for spec in scenario.agents}
+    for spec in scenario.agents:
+        await store.put_agent(Agent(agent_id=spec.agent_id, name=spec.agent_id, skills=dict(spec.skills),
+                                    capacity=spec.capacity, status="online"))
+        await store.touch_presence(spec.agent_id, "sim", math.inf)
+    for traffic in scenario.traffic:
+        await store.put_record("skill_group", traffic.group.name, asdict(traffic.group))
+    assignments = _Assignments()
+    worker = RoutingWorker(store, assignments, clock, grace_seconds=math.inf, node_id="sim")
+
     start, end = scenario.warmup_hours * 3600.0, scenario.hours * 3600.0
     threshold = scenario.sl_threshold_seconds
-    busy: dict[str, float] = dict.fromkeys(snapshots, 0.0)
-    queue: dict[str, ConversationRequest] = {}
+    busy: dict[str, float] = dict.fromkeys(capacities, 0.0)
+    held: dict[str, int] = dict.fromkeys(capacities, 0)
     events: list[tuple[float, int, int, Any]] = []
     counter = 0
+    groups = [t.group.name for t in scenario.traffic]
     waits: dict[str, list[float]] = {name: [] for name in groups}
     abandoned: dict[str, int] = dict.fromkeys(groups, 0)
     arrivals = workload(scenario, seed)
@@ -255,82 +328,74 @@ def simulate(scenario: Scenario, seed: int = 1) -> SimReport:
     batch_waits, batch_counts = [0.0] * _BATCHES, [0] * _BATCHES
     batch_scale = _BATCHES / max(end - start, 1e-9)
     handles: dict[str, float] = {}
-    arrived: dict[str, float] = {}
+    arrived: dict[str, tuple[float, str]] = {}  # conversation -> (arrival time, group)
 
-    def assign(agent_id: str, request: ConversationRequest, now: float) -> None:
+    async def route(now: float) -> None:
         nonlocal counter
-        agent = snapshots[agent_id]
-        if agent.active >= agent.capacity or (
-                request.skill not in agent.skills
-                and groups[request.skill].fallback_group not in agent.skills):
-            # The simulator doubles as a check of the policy's contract.
-            raise RuntimeError(f"policy gave {request.conversation_id} to ineligible {agent_id}")
-        agent = AgentSnapshot(agent_id, "online", agent.skills, agent.capacity,
-                              agent.active + 1, now)
-        snapshots[agent_id] = agent
-        index.update(agent)
-        conversation_id = request.conversation_id
-        finish = now + handles.pop(conversation_id)
-        counter += 1
-        heapq.heappush(events, (finish, counter, _COMPLETE, (agent_id, now)))
-        enqueued = arrived.pop(conversation_id)
-        if enqueued >= start:
-            wait = now - enqueued
-            waits[request.skill].append(wait)
-            batch = min(int((enqueued - start) * batch_scale), _BATCHES - 1)
-            batch_waits[batch] += wait
-            batch_counts[batch] += 1
+        clock.now = now
+        made = len(assignments.made)
+        await worker.run_pass()
+        for agent_id, conversation_id in assignments.made[made:]:
+            if trace is not None:
+                trace.append((now, conversation_id, agent_id))
+            held[agent_id] += 1
+            if held[agent_id] > capacities[agent_id]:  # the simulator doubles as a check of the server
+                raise RuntimeError(f"{agent_id} was given more than {capacities[agent_id]} chats")
+            counter += 1
+            heapq.heappush(events, (now + handles.pop(conversation_id), counter, _COMPLETE,
+                                    (agent_id, conversation_id, now)))
+            enqueued, group = arrived.pop(conversation_id)
+            if enqueued >= start:
+                wait = now - enqueued
+                waits[group].append(wait)
+                batch = min(int((enqueued - start) * batch_scale), _BATCHES - 1)
+                batch_waits[batch] += wait
+                batch_counts[batch] += 1
 
     position = 0
     total = len(arrivals)
     while position < total or events:
         if position < total and (not events or arrivals[position][0] <= events[0][0]):
-            now, skill, handle, patience = arrivals[position]
+            now, group, handle, patience = arrivals[position]
             conversation_id = f"c{position}"
             position += 1
             if now >= end:
                 continue
             handles[conversation_id] = handle
-            arrived[conversation_id] = now
-            request = ConversationRequest(conversation_id, skill, enqueued_at=now)
-            decision = decide(request, index, groups, now, rr_cursors=rr_cursors,
-                              report_limit=0)
-            if decision.agent_id is not None:
-                if decision.rr_cursor is not None:
-                    rr_cursors[decision.group] = decision.rr_cursor
-                assign(decision.agent_id, request, now)
-            else:
-                queue[conversation_id] = request
-                if patience != math.inf:
-                    counter += 1
-                    heapq.heappush(events, (now + patience, counter, _ABANDON, conversation_id))
+            arrived[conversation_id] = (now, group)
+            conversation = Conversation(conversation_id=conversation_id, site_key=_SITE, visitor_id=conversation_id,
+                                        skill=group, created_at=now)
+            await store.start_conversation(conversation, plan("open", "queue", skill=group, record=conversation,
+                                                              now=now), now)
+            if patience != math.inf:
+                counter += 1
+                heapq.heappush(events, (now + patience, counter, _ABANDON, conversation_id))
+            await route(now)
             continue
         now, _, kind, payload = heapq.heappop(events)
         if kind == _ABANDON:
-            request = queue.pop(payload, None)
-            if request is not None:
+            if payload in arrived:  # still waiting: the visitor gives up
+                await store.transition(payload, plan("queued", "close", actor_role="visitor"), now)
                 handles.pop(payload)
-                if arrived.pop(payload) >= start:
-                    abandoned[request.skill] += 1
+                enqueued, group = arrived.pop(payload)
+                if enqueued >= start:
+                    abandoned[group] += 1
             continue
-        agent_id, began = payload
+        agent_id, conversation_id, began = payload
         busy[agent_id] += max(0.0, min(now, end) - max(began, start))
-        agent = snapshots[agent_id]
-        agent = AgentSnapshot(agent_id, "online", agent.skills, agent.capacity,
-                              agent.active - 1, agent.last_assigned_at)
-        snapshots[agent_id] = agent
-        index.update(agent)
-        if queue:
-            chosen = pick_for_agent(agent, queue.values(), groups, now)
-            if chosen is not None:
-                del queue[chosen.conversation_id]
-                assign(agent_id, chosen, now)
+        held[agent_id] -= 1
+        await store.transition(conversation_id, plan("assigned", "close", current_agent=agent_id,
+                                                     actor_role="agent", actor_id=agent_id), now)
+        await route(now)
 
     ci95 = None
     if all(batch_counts):
         means = [total / count for total, count in zip(batch_waits, batch_counts, strict=True)]
         ci95 = _T_975_9DF * stdev(means) / math.sqrt(_BATCHES)
-    return _report(scenario, seed, waits, abandoned, busy, threshold, start, end, ci95)
+    report = _report(scenario, seed, waits, abandoned, busy, threshold, start, end, ci95)
+    if scenario.patience_seconds is None:
+        report = replace(report, pooled_fifo_asa_seconds=pooled_fifo(scenario, seed)[0])
+    return report
 
 
 def _report(scenario: Scenario, seed: int, waits: Mapping[str, list[float]],
@@ -398,16 +463,26 @@ def pooled_erlang(scenario: Scenario) -> ErlangCFigures:
 
 def compare(scenario: Scenario, seeds: Sequence[int], policy: str = "skills_load",
             baseline: str = "round_robin") -> dict[str, Any]:
-    """``policy`` and ``baseline`` over the same seeds, beside pooled Erlang C."""
+    """``policy`` and ``baseline`` over the same seeds, beside pooled Erlang C.
+
+    A few simulated hours at high occupancy scatter the mean wait widely, so
+    each policy also gets a long-run estimate of its ASA with the pooled FIFO
+    queue of the same customers as a control variate (Law & Kelton, ch. 11):
+    ``asa_estimate = ASA - pooled_fifo_ASA + ErlangC_ASA``. It is unbiased for
+    the policy's long-run mean and carries only the noise of the difference,
+    which common customers keep small. ``asa_estimate_over_pooled`` is that
+    estimate over Erlang C's pooled ASA (1.0: as good as one pool of every
+    agent); ``worst_group_over_mean`` the slowest group's ASA over the mean."""
+    erlang = pooled_erlang(scenario)
     runs: dict[str, list[SimReport]] = {}
     for name in dict.fromkeys((policy, baseline)):
         runs[name] = [simulate(with_algorithm(scenario, name), seed) for seed in seeds]
     return {
         "scenario": scenario.name,
         "seeds": list(seeds),
-        "policies": {name: _mean_figures(reports) for name, reports in runs.items()},
+        "policies": {name: _mean_figures(reports, erlang) for name, reports in runs.items()},
         "runs": {name: [r.to_dict() for r in reports] for name, reports in runs.items()},
-        "erlang_c_pooled": pooled_erlang(scenario).to_dict(),
+        "erlang_c_pooled": erlang.to_dict(),
     }
 
 
@@ -415,12 +490,25 @@ _FIGURES = ("asa_seconds", "service_level", "abandonment_rate", "occupancy", "gi
             "wait_p90_seconds")
 
 
-def _mean_figures(reports: Sequence[SimReport]) -> dict[str, Any]:
+def _mean_figures(reports: Sequence[SimReport], erlang: ErlangCFigures) -> dict[str, Any]:
     answered = sum(r.answered for r in reports)
-    means = {name: sum(getattr(r, name) for r in reports) / len(reports) for name in _FIGURES}
+    means: dict[str, Any] = {name: sum(getattr(r, name) for r in reports) / len(reports) for name in _FIGURES}
     # ASA over all runs weights each answered chat equally.
     means["asa_seconds"] = (sum(r.asa_seconds * r.answered for r in reports) / answered
                             if answered else 0.0)
+    means["asa_estimate_seconds"] = means["asa_estimate_over_pooled"] = None
+    if answered and all(r.pooled_fifo_asa_seconds is not None for r in reports) and math.isfinite(erlang.asa_seconds):
+        fifo = sum(r.pooled_fifo_asa_seconds * r.answered for r in reports) / answered  # type: ignore[operator]
+        means["asa_estimate_seconds"] = means["asa_seconds"] - fifo + erlang.asa_seconds
+        if erlang.asa_seconds > 0:
+            means["asa_estimate_over_pooled"] = means["asa_estimate_seconds"] / erlang.asa_seconds
+    groups: dict[str, list[float]] = {}
+    for report in reports:
+        for name, figures in report.per_group.items():
+            groups.setdefault(name, []).append(figures["asa_seconds"])
+    group_asa = [sum(values) / len(values) for values in groups.values()]
+    means["worst_group_over_mean"] = (max(group_asa) / means["asa_seconds"]
+                                      if group_asa and means["asa_seconds"] > 0 else None)
     # Independent runs: the half-widths add in quadrature.
     widths = [r.asa_ci95_seconds for r in reports]
     means["asa_ci95_seconds"] = (math.sqrt(sum(w * w for w in widths)) / len(widths)
@@ -434,6 +522,9 @@ def _format(result: Mapping[str, Any]) -> str:
     rows = [("figure", *result["policies"], "erlang_c")]
     labels = (("asa_seconds", "ASA (s)", "asa_seconds"),
               ("asa_ci95_seconds", "ASA 95% +/- (s)", None),
+              ("asa_estimate_seconds", "ASA long-run estimate (s)", "asa_seconds"),
+              ("asa_estimate_over_pooled", "estimate / pooled Erlang C", None),
+              ("worst_group_over_mean", "slowest group / mean ASA", None),
               ("service_level", "service level", "service_level"),
               ("abandonment_rate", "abandonment", None),
               ("occupancy", "occupancy", "occupancy"),

@@ -1,25 +1,31 @@
 """The routing driver: loads a snapshot, asks the pure policy, applies each
 decision with one atomic store transition, publishes. No policy lives here.
 
-Every node runs one worker and none is a leader: an offer or assignment is a
-compare-and-set in the store (state ``queued``, agent under capacity), so when
-two nodes pick the same conversation or the last slot of an agent, one wins
-and the other moves on. Each pass, driven by local events and a periodic
-sweep (which picks up work queued or freed on other nodes), does:
+One worker routes at a time in a deployment: each node's worker tries to
+hold the store's routing lease (:meth:`chatd.store.base.Store.claim_routing`)
+and only the holder runs passes, so decisions, queue positions and
+explanations are made and sent once, not once per node. Other nodes pass
+their events on to it (``Publisher.wake_router``), and take over within a
+lease when it stops or dies. Offers and assignments are still compare-and-set
+in the store, so even two workers at once could never double-assign.
 
-1. offers past their deadline lapse back to the front of the queue, never to
-   be offered to the same agent again; an agent who let ``away_after_misses``
-   offers lapse in a row is set away;
-2. the chats of an agent without a live connection for ``grace_seconds`` are
-   requeued at the front of their group;
-3. every queue is drained in queue order (priority, wait with aging, SLA),
-   each conversation decided by :func:`router.policy.decide`; every decision
-   is recorded as the conversation's routing explanation;
-4. waiting visitors are told their position and estimated wait when either
+Each pass, driven by events and a periodic sweep, does:
+
+1. transitions a dead node left half-done are completed (their events logged);
+2. offers past their deadline lapse back into the queue at their place in
+   line; an agent who let ``away_after_misses`` offers lapse in a row is set away;
+3. the chats of an agent without a live connection for ``grace_seconds`` are
+   requeued at their place in line (near the front: they keep their wait);
+4. every queued conversation of every skill group is decided in the one
+   queue order (:func:`chatd.conversation.queue_key`) by
+   :func:`router.policy.decide_queue`: a freed agent takes the oldest chat it
+   can serve, whichever group it waits in; every decision is recorded as the
+   conversation's routing explanation;
+5. waiting visitors are told their position and estimated wait when either
    changes, and the floor gets each queue's length and predicted wait.
 
-:meth:`RoutingWorker.run_pass` is one pass at ``clock()``: tests drive it with
-an injected clock instead of sleeping.
+:meth:`RoutingWorker.run_pass` is one pass at ``clock()``: tests and the
+simulator drive it with an injected clock instead of sleeping.
 """
 
 from __future__ import annotations
@@ -27,33 +33,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import heapq
 import logging
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chatd import conversation as lifecycle
+from chatd.errors import ChatdError
 from chatd.model import Agent, Conversation
-from chatd.store.base import Store, StoreError, agent_channel, conversation_channel, supervisor_channel
-from router.model import AgentIndex, AgentSnapshot, ConversationRequest, Decision, SkillGroup
+from chatd.routing import AgentLoad, Floor, QueueStats
+from chatd.store.base import Store, agent_channel, conversation_channel, supervisor_channel
+from router.config import check_schedule, check_skill_group, schedule_from_record, skill_group_from_record
+from router.model import AgentIndex, AgentSnapshot, ConversationRequest, Decision, SkillGroup, expand_record
 from router.policy import decide_queue, offer_expires_at, on_offer_timeout
-from router.queueing import ShiftSchedule, estimate_wait_seconds, is_on_shift, queue_order
+from router.queueing import estimate_wait_seconds, is_on_shift
 
-__all__ = [
-    "FRONT_BOOST",
-    "Publisher",
-    "RoutingWorker",
-    "Snapshot",
-    "schedule_from_record",
-    "skill_group_from_record",
-]
+__all__ = ["Publisher", "RoutingWorker", "Snapshot"]
 
 log = logging.getLogger("chatd.router")
 
-FRONT_BOOST = 100_000  # priority added to requeued-at-front conversations so they lead their queue
 DEFAULT_HANDLE_SECONDS = 180.0  # wait estimates before any handle time was measured
 EXPLAIN_LIMIT = 20  # candidates listed per decision (counts by reason stay complete)
-APPLY_BATCH = 200  # decisions applied per pipelined batch while draining a queue
+APPLY_BATCH = 200  # decisions applied per pipelined batch
+LEASE_SECONDS = 3.0  # the routing lease: another node takes over this long after its holder stops renewing
+UNLOGGED_GRACE_SECONDS = 2.0  # a transition's event unlogged this long is a dead node's: log it
 
 
 class Publisher(Protocol):
@@ -65,14 +70,8 @@ class Publisher(Protocol):
     async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Send each ``(channel, frame)`` signal."""
 
-
-def skill_group_from_record(record: dict[str, Any]) -> SkillGroup:
-    names = {f.name for f in dataclasses.fields(SkillGroup)}
-    return SkillGroup(**{k: v for k, v in record.items() if k in names})
-
-
-def schedule_from_record(record: dict[str, Any]) -> ShiftSchedule:
-    return ShiftSchedule.weekly(record["timezone"], record["hours"])
+    async def wake_router(self) -> None:
+        """Tell whichever node holds the routing lease that there is work."""
 
 
 def default_group(skill: str) -> SkillGroup:
@@ -90,22 +89,24 @@ class Snapshot:
     groups: dict[str, SkillGroup]
     connected: set[str]
     loads: dict[str, int]
+    scheduled: frozenset[str] = frozenset()  # agents whose shift schedule decides on_shift
 
     def group(self, skill: str) -> SkillGroup:
         return self.groups.get(skill) or default_group(skill)
 
 
 class RoutingWorker:
-    """Implements :class:`router.base.Router` on top of the pure policy."""
+    """Implements :class:`chatd.routing.Routing` on top of the pure policy."""
 
     def __init__(self, store: Store, publisher: Publisher, clock: Callable[[], float], *,
-                 grace_seconds: float = 60.0, sweep_seconds: float = 1.0,
+                 grace_seconds: float = 60.0, sweep_seconds: float = 1.0, node_id: str = "",
                  on_assigned: Callable[[], None] | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.clock = clock
         self.grace_seconds = grace_seconds
         self.sweep_seconds = sweep_seconds
+        self.node_id = node_id or secrets.token_hex(4)
         self.on_assigned = on_assigned
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -114,8 +115,9 @@ class RoutingWorker:
         self._announced: dict[str, tuple[int, int, int]] = {}
         self._explained: dict[str, tuple[str, str]] = {}
         self._pass_lock = asyncio.Lock()
+        self._leading = False
 
-    # --- Router interface ---------------------------------------------------------
+    # --- Routing interface ----------------------------------------------------------
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -124,6 +126,10 @@ class RoutingWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._leading:
+            with contextlib.suppress(Exception):  # let another node take over at once
+                await self.store.release_routing(self.node_id)
+            self._leading = False
 
     def conversation_waiting(self, conversation_id: str, skill: str) -> None:
         self._wakeup.set()
@@ -134,29 +140,42 @@ class RoutingWorker:
     def agent_gone(self, agent_id: str) -> None:
         self._wakeup.set()
 
+    def woken(self) -> None:
+        """Another node had routing work (see ``Publisher.wake_router``)."""
+        self._wakeup.set()
+
     async def _run(self) -> None:
         while True:
+            woken = False
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.sweep_seconds)
+                woken = True
             self._wakeup.clear()
             try:
-                await self.run_pass()
+                if await self.lead():
+                    await self.run_pass()
+                elif woken:
+                    await self.publisher.wake_router()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("routing pass failed; retrying on the next sweep")
 
+    async def lead(self) -> bool:
+        """Take or keep the routing lease; whether this worker routes now."""
+        self._leading = await self.store.claim_routing(self.node_id, LEASE_SECONDS, self.clock())
+        return self._leading
+
     # --- one pass ---------------------------------------------------------------------
     async def run_pass(self) -> int:
         """One routing pass at ``clock()``. Returns the number of conversations offered or assigned."""
         async with self._pass_lock:
-            snapshot = await self.snapshot(self.clock())
+            now = self.clock()
+            await self.store.complete_transitions(now, UNLOGGED_GRACE_SECONDS)
+            snapshot = await self.snapshot(now)
             await self._expire_offers(snapshot)
             await self._requeue_absent(snapshot)
-            routed = 0
-            for skill in sorted(await self.store.queued_skills()):
-                routed += await self._drain(skill, snapshot)
-            return routed
+            return await self._route(snapshot)
 
     async def snapshot(self, now: float) -> Snapshot:
         profiles = {agent.agent_id: agent for agent in await self.store.list_agents()}
@@ -177,7 +196,8 @@ class RoutingWorker:
                 capacity=agent.capacity, active=loads[agent_id],
                 last_assigned_at=float(state["last_assigned_at"]) if state.get("last_assigned_at") else None,
                 on_shift=schedule is None or is_on_shift(schedule, now), missed_offers=misses.get(agent_id, 0)))
-        return Snapshot(now, profiles, AgentIndex(snapshots), groups, connected, loads)
+        return Snapshot(now, profiles, AgentIndex(snapshots), groups, connected, loads,
+                        frozenset(a for a in profiles if a in schedules))
 
     # --- offers that lapsed, agents who left --------------------------------------------
     async def _expire_offers(self, snap: Snapshot) -> None:
@@ -187,13 +207,13 @@ class RoutingWorker:
             agent = snap.index.by_id.get(conversation.agent_id)
             group = snap.group(conversation.skill)
             try:
-                change = lifecycle.lapse("offered", conversation.agent_id, conversation.excluded(), "offer_timeout")
+                change = lifecycle.lapse(conversation, "offer_timeout", now=snap.now)
                 await self.store.transition(conversation.conversation_id, change, snap.now)
-            except StoreError:
-                continue  # accepted or lapsed on another node in the meantime
+            except ChatdError:
+                continue  # accepted or declined meanwhile
             await self.store.add_routing_record(conversation.conversation_id, {
                 "at": snap.now, "kind": "offer_lapsed", "agent_id": conversation.agent_id,
-                "reason": "offer_timeout"})
+                "reason": "offer_timeout", "lapses": conversation.lapses + 1})
             if agent is None:
                 continue
             lapse = on_offer_timeout(self._request(conversation), agent, group)
@@ -218,9 +238,9 @@ class RoutingWorker:
                 continue
             for conversation in await self.store.agent_conversations(agent_id):
                 try:
-                    change = lifecycle.requeue(conversation.state, agent_id, "agent_disconnected")
+                    change = lifecycle.requeue(conversation, "agent_disconnected", now=snap.now)
                     await self.store.transition(conversation.conversation_id, change, snap.now)
-                except (StoreError, lifecycle.IllegalTransition):
+                except ChatdError:
                     continue
                 await self.store.add_routing_record(conversation.conversation_id, {
                     "at": snap.now, "kind": "requeued", "agent_id": agent_id, "reason": "agent_disconnected",
@@ -230,33 +250,36 @@ class RoutingWorker:
             if agent is not None:
                 snap.index.update(dataclasses.replace(agent, active=0))
 
-    # --- draining a queue ---------------------------------------------------------------
-    def _request(self, conversation: Conversation) -> ConversationRequest:
+    # --- routing every queue ------------------------------------------------------------
+    @staticmethod
+    def _request(conversation: Conversation) -> ConversationRequest:
         return ConversationRequest(
             conversation_id=conversation.conversation_id, skill=conversation.skill,
-            priority=conversation.priority + (FRONT_BOOST if conversation.queue_front else 0),
-            sla_deadline=conversation.sla_deadline or None,
+            priority=conversation.priority, sla_deadline=conversation.sla_deadline or None,
             preferred_agent_id=conversation.preferred_agent_id or None,
-            enqueued_at=conversation.queued_at, excluded_agent_ids=conversation.excluded())
+            enqueued_at=conversation.waiting_since or conversation.queued_at,
+            excluded_agent_ids=conversation.excluded(), lapses=conversation.lapses)
 
-    async def _drain(self, skill: str, snap: Snapshot) -> int:
-        """Decide every queued conversation of ``skill`` in queue order.
+    async def _route(self, snap: Snapshot) -> int:
+        """Decide every queued conversation, all skill groups together, in queue order.
 
-        The policy decides the whole queue on the snapshot (each offer counts
-        against the agent at once); the decisions are then applied in batches
-        of ``APPLY_BATCH``: the store transitions, each with its explanation,
-        in two pipelined round trips (:meth:`Store.transition_many`), and the
-        agents told in one more. A transition the store refuses (another node took the
-        slot or the conversation) leaves that conversation waiting for the
-        next pass.
+        The policy decides them all on the snapshot (each offer counts
+        against the agent at once); the decisions are then applied in
+        batches of ``APPLY_BATCH``: the store transitions, each with its
+        explanation, in two pipelined round trips
+        (:meth:`Store.transition_many`), and the agents told in one more. A
+        transition the store refuses (the conversation moved meanwhile, or
+        the agent filled up) leaves that conversation for the next pass.
         """
-        queued = await self.store.queue(skill)
-        if not queued:
+        queues = {skill: await self.store.queue(skill) for skill in await self.store.queued_skills()}
+        queues = {skill: queued for skill, queued in queues.items() if queued}
+        if not queues:
             return 0
-        by_id = {c.conversation_id: c for c in queued}
-        groups = {**{s: default_group(s) for s in {skill}}, **snap.groups}
-        order = queue_order([self._request(c) for c in queued], snap.now, groups)
-        decisions = decide_queue(order, snap.index, groups, snap.now, rr_cursors=self._rr_cursors,
+        in_line = list(heapq.merge(*queues.values(), key=lambda c: (c.queue_key, c.conversation_id)))
+        by_id = {c.conversation_id: c for c in in_line}
+        groups = {**{skill: default_group(skill) for skill in queues}, **snap.groups}
+        requests = [self._request(c) for c in in_line]
+        decisions = decide_queue(requests, snap.index, groups, snap.now, rr_cursors=self._rr_cursors,
                                  report_limit=EXPLAIN_LIMIT)
         offers = [decision for decision in decisions if decision.agent_id is not None]
         await self._explain([decision for decision in decisions if decision.agent_id is None])
@@ -264,8 +287,8 @@ class RoutingWorker:
         for start in range(0, len(offers), APPLY_BATCH):
             placed.update(await self._offer([(by_id[d.conversation_id], d) for d in offers[start:start + APPLY_BATCH]],
                                             snap))
-        waiting = [request for request in order if request.conversation_id not in placed]
-        await self._announce(skill, waiting, snap)
+        for skill, queued in queues.items():
+            await self._announce(skill, [c for c in queued if c.conversation_id not in placed], snap)
         return len(placed)
 
     async def _offer(self, batch: list[tuple[Conversation, Decision]], snap: Snapshot) -> set[str]:
@@ -277,16 +300,18 @@ class RoutingWorker:
             expires = offer_expires_at(group, snap.now)
             action = "assign" if expires is None else "offer"
             profile = snap.profiles.get(decision.agent_id or "")
-            change = lifecycle.plan("queued", action, agent_id=decision.agent_id,
+            fields: dict[str, str | int | float] = {"offer_expires_at": expires or 0.0}
+            if decision.new_round:
+                fields["excluded_agents"] = ""  # everyone had their turn: a new round of offers
+            record = {"kind": "decision", "action": action, "offer_expires_at": expires, **decision.to_record()}
+            change = lifecycle.plan("queued", action, agent_id=decision.agent_id, fields=fields,
                                     data={"stage": decision.stage, "group": decision.group,
                                           "agent_name": profile.name if profile else ""})
-            record = {"kind": "decision", "action": action, "offer_expires_at": expires, **decision.to_record()}
-            changes.append((conversation.conversation_id, dataclasses.replace(
-                change, fields={"queue_front": 0, "offer_expires_at": expires or 0.0}, routing_record=record)))
+            changes.append((conversation.conversation_id, dataclasses.replace(change, routing_record=record)))
         # The explanation is stored by the same atomic step as the change, so a
-        # refusal (another node took the slot or the conversation) leaves none.
+        # refusal leaves none.
         results = await self.store.transition_many(changes, snap.now)
-        placed = [result[0] for result in results if not isinstance(result, StoreError)]
+        placed = [result[0] for result in results if not isinstance(result, ChatdError)]
         for updated in placed:
             self._explained.pop(updated.conversation_id, None)
             self._announced.pop(updated.conversation_id, None)
@@ -308,19 +333,38 @@ class RoutingWorker:
             self._explained.clear()
         await self.store.add_routing_records(records)
 
-    # --- telling visitors and the floor -----------------------------------------------------
-    async def queue_stats(self, skill: str, snap: Snapshot | None = None) -> dict[str, Any]:
-        """Length and predicted wait of a skill group's queue (for the floor and overflow rules)."""
-        snap = snap or await self.snapshot(self.clock())
-        length = len(await self.store.queue(skill))
+    # --- what chatd asks of routing (chatd.routing.Routing) ------------------------------
+    async def floor(self, skills: Iterable[str]) -> Floor:
+        snap = await self.snapshot(self.clock())
+        queues = {}
+        for skill in skills:
+            queued = await self.store.queue(skill)
+            queues[skill] = await self._queue_stats(skill, len(queued), snap, _longest_wait(queued, snap.now))
+        agents = tuple(AgentLoad(agent_id=agent_id, status=state.status, connected=agent_id in snap.connected,
+                                 load=snap.loads.get(agent_id, 0), capacity=state.capacity, on_shift=state.on_shift,
+                                 scheduled=agent_id in snap.scheduled, skills=dict(state.skills))
+                       for agent_id, state in sorted(snap.index.by_id.items()))
+        return Floor(snap.now, agents, queues)
+
+    def explain(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return expand_record(record)
+
+    def check_skill_group(self, name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        return check_skill_group(name, settings)
+
+    def check_schedule(self, record: Mapping[str, Any]) -> None:
+        check_schedule(record)
+
+    async def _queue_stats(self, skill: str, length: int, snap: Snapshot, longest: float) -> QueueStats:
         capacity, free = self._serving(skill, snap)
         handle_times = await self.store.samples("handle_time", skill)
         wait = estimate_wait_seconds(length + 1, capacity, handle_times, free_slots=free,
                                      default_handle_seconds=DEFAULT_HANDLE_SECONDS)
-        return {"skill": skill, "length": length, "predicted_wait_seconds": wait,
-                "agents_on_shift": sum(1 for a in snap.index.by_id.values() if self._serves(a, skill)),
-                "capacity_on_shift": capacity}
+        return QueueStats(skill=skill, length=length, predicted_wait_seconds=wait,
+                          agents_on_shift=sum(1 for a in snap.index.by_id.values() if self._serves(a, skill)),
+                          capacity_on_shift=capacity, longest_wait_seconds=longest)
 
+    # --- telling visitors and the floor -----------------------------------------------------
     @staticmethod
     def _serves(agent: AgentSnapshot, skill: str) -> bool:
         return agent.status == "online" and agent.on_shift and skill in agent.skills
@@ -329,30 +373,37 @@ class RoutingWorker:
         serving = [a for a in snap.index.by_id.values() if self._serves(a, skill)]
         return sum(a.capacity for a in serving), sum(max(0, a.capacity - a.active) for a in serving)
 
-    async def _announce(self, skill: str, waiting: list[ConversationRequest], snap: Snapshot) -> None:
+    async def _announce(self, skill: str, waiting: list[Conversation], snap: Snapshot) -> None:
+        """Tell each waiting visitor their position (1 = next) and estimated
+        wait when either changed, and the floor the queue's figures."""
         capacity, free = self._serving(skill, snap)
         handle_times = await self.store.samples("handle_time", skill)
         length = len(waiting)
         sends = []
-        for position, request in enumerate(waiting, start=1):
+        for position, conversation in enumerate(waiting, start=1):
             wait = estimate_wait_seconds(position, capacity, handle_times, free_slots=free,
                                          default_handle_seconds=DEFAULT_HANDLE_SECONDS)
             eta = -1 if wait is None else round(wait)
             key = (position, length, eta)
-            if self._announced.get(request.conversation_id) == key:
+            if self._announced.get(conversation.conversation_id) == key:
                 continue
-            self._announced[request.conversation_id] = key
-            sends.append((conversation_channel(request.conversation_id), {
-                "type": "queue", "conversation_id": request.conversation_id, "position": position,
+            self._announced[conversation.conversation_id] = key
+            sends.append((conversation_channel(conversation.conversation_id), {
+                "type": "queue", "conversation_id": conversation.conversation_id, "position": position,
                 "length": length, "eta_seconds": None if wait is None else eta}))
             if len(sends) >= APPLY_BATCH:
                 await self.publisher.publish_signals(sends)
                 sends.clear()
-        await self.publisher.publish_signals(sends)
         if len(self._announced) > 50_000:
             self._announced.clear()
         predicted = estimate_wait_seconds(length + 1, capacity, handle_times, free_slots=free,
                                           default_handle_seconds=DEFAULT_HANDLE_SECONDS)
-        stats = {"type": "queue_stats", "skill": skill, "length": length, "at": snap.now,
-                 "predicted_wait_seconds": predicted, "capacity_on_shift": capacity}
-        await self.publisher.publish_signals([(supervisor_channel(), stats)])
+        sends.append((supervisor_channel(), {"type": "queue_stats", "skill": skill, "length": length, "at": snap.now,
+                                             "predicted_wait_seconds": predicted, "capacity_on_shift": capacity}))
+        await self.publisher.publish_signals(sends)
+
+
+def _longest_wait(queued: Sequence[Conversation], now: float) -> float:
+    """How long the visitor who has waited longest has waited (since they first queued)."""
+    oldest = min((c.waiting_since or c.queued_at for c in queued if c.waiting_since or c.queued_at), default=None)
+    return round(now - oldest, 1) if oldest is not None else 0.0

@@ -9,8 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatd.api.common import ApiError, context, json, read_json, require_role
+from chatd.api.common import context, json, read_json, require_role
 from chatd.auth import hash_password_off_loop
+from chatd.errors import ChatdError
 from chatd.model import AGENT_STATUSES, ROLES, Agent, Site
 
 __all__ = [
@@ -35,31 +36,31 @@ _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 def _text(body: dict[str, Any], name: str, limit: int = 64) -> str:
     value = body[name]
     if not isinstance(value, str) or not 0 < len(value) <= limit:
-        raise ApiError("bad_request", f"{name} must be a string of 1 to {limit} characters")
+        raise ChatdError("bad_request", f"{name} must be a string of 1 to {limit} characters")
     return value
 
 
 async def validate_agent_fields(body: dict[str, Any], agent: Agent) -> Agent:
-    """Apply the known fields of ``body`` to ``agent``; raises ApiError naming the bad field."""
+    """Apply the known fields of ``body`` to ``agent``; raises ChatdError naming the bad field."""
     if "name" in body:
         agent.name = _text(body, "name")
     if "password" in body:
         password = body["password"]
         if not isinstance(password, str) or not 8 <= len(password) <= 128:
-            raise ApiError("bad_request", "password must have 8 to 128 characters")
+            raise ChatdError("bad_request", "password must have 8 to 128 characters")
         agent.password_hash = await hash_password_off_loop(password)  # argon2 would stall every connection
     if "role" in body:
         if body["role"] not in ROLES:
-            raise ApiError("bad_request", f"role must be one of {', '.join(ROLES)}")
+            raise ChatdError("bad_request", f"role must be one of {', '.join(ROLES)}")
         agent.role = body["role"]
     if "status" in body:
         if body["status"] not in AGENT_STATUSES:
-            raise ApiError("bad_request", f"status must be one of {', '.join(AGENT_STATUSES)}")
+            raise ChatdError("bad_request", f"status must be one of {', '.join(AGENT_STATUSES)}")
         agent.status = body["status"]
     if "capacity" in body:
         capacity = body["capacity"]
         if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 50:
-            raise ApiError("bad_request", "capacity must be an integer from 1 to 50")
+            raise ChatdError("bad_request", "capacity must be an integer from 1 to 50")
         agent.capacity = capacity
     if "skills" in body:
         skills = body["skills"]
@@ -68,7 +69,7 @@ async def validate_agent_fields(body: dict[str, Any], agent: Agent) -> Agent:
         if not isinstance(skills, dict) or not all(
                 isinstance(k, str) and _ID.match(k) and isinstance(v, int) and not isinstance(v, bool)
                 and 1 <= v <= 5 for k, v in skills.items()):
-            raise ApiError("bad_request", "skills must map skill names to a proficiency from 1 to 5")
+            raise ChatdError("bad_request", "skills must map skill names to a proficiency from 1 to 5")
         agent.skills = dict(skills)
     return agent
 
@@ -80,19 +81,19 @@ def validate_site_fields(body: dict[str, Any], site: Site) -> Site:
         origins = body["allowed_origins"]
         if not isinstance(origins, list) or not all(
                 isinstance(o, str) and re.match(r"^https?://[^/\s]+$", o) for o in origins):
-            raise ApiError("bad_request", "allowed_origins must be a list like https://shop.example")
+            raise ChatdError("bad_request", "allowed_origins must be a list like https://shop.example")
         site.allowed_origins = list(origins)
     if "secret" in body:
         site.secret = _text(body, "secret", 200)
     if "default_skill" in body:
         skill = body["default_skill"]
         if not isinstance(skill, str) or not _ID.match(skill):
-            raise ApiError("bad_request", "default_skill must be a skill name")
+            raise ChatdError("bad_request", "default_skill must be a skill name")
         site.default_skill = skill
     if "theme_color" in body:
         color = body["theme_color"]
         if not isinstance(color, str) or not _COLOR.match(color):
-            raise ApiError("bad_request", "theme_color must look like #1f6feb")
+            raise ChatdError("bad_request", "theme_color must look like #1f6feb")
         site.theme_color = color
     return site
 
@@ -110,21 +111,22 @@ async def create_agent(request: Request) -> Response:
     body = await read_json(request)
     for required in ("agent_id", "name", "password"):
         if required not in body:
-            raise ApiError("bad_request", f"{required} is required")
+            raise ChatdError("bad_request", f"{required} is required")
     agent_id = body["agent_id"]
     if not isinstance(agent_id, str) or not _ID.match(agent_id):
-        raise ApiError("bad_request", "agent_id must be lowercase letters, digits, '.', '_' or '-' (max 32)")
+        raise ChatdError("bad_request", "agent_id must be lowercase letters, digits, '.', '_' or '-' (max 32)")
     if await ctx.store.get_agent(agent_id) is not None:
-        raise ApiError("conflict", "an agent with this id exists")
+        raise ChatdError("conflict", "an agent with this id exists")
     agent = await validate_agent_fields(body, Agent(agent_id=agent_id, name=agent_id))
     await ctx.store.put_agent(agent)
+    ctx.service.skills_changed()
     return json(agent.public(), 201)
 
 
 async def _agent(request: Request) -> Agent:
     agent = await context(request).store.get_agent(request.path_params["agent_id"])
     if agent is None:
-        raise ApiError("not_found", "no such agent")
+        raise ChatdError("not_found", "no such agent")
     return agent
 
 
@@ -139,6 +141,7 @@ async def update_agent(request: Request) -> Response:
     body = await read_json(request)
     agent = await validate_agent_fields(body, await _agent(request))
     await ctx.store.put_agent(agent)
+    ctx.service.skills_changed()
     if "status" in body:
         await ctx.service.set_status(agent.agent_id, agent.status)
     return json(agent.public())
@@ -149,7 +152,7 @@ async def delete_agent(request: Request) -> Response:
     ctx = context(request)
     agent = await _agent(request)
     if await ctx.store.agent_conversations(agent.agent_id):
-        raise ApiError("conflict", "the agent still has conversations; transfer or close them first")
+        raise ChatdError("conflict", "the agent still has conversations; transfer or close them first")
     await ctx.store.delete_agent(agent.agent_id)
     return json({"deleted": agent.agent_id})
 
@@ -165,11 +168,11 @@ async def create_site(request: Request) -> Response:
     body = await read_json(request)
     site_key = body.get("site_key")
     if not isinstance(site_key, str) or not _ID.match(site_key):
-        raise ApiError("bad_request", "site_key must be lowercase letters, digits, '.', '_' or '-' (max 32)")
+        raise ChatdError("bad_request", "site_key must be lowercase letters, digits, '.', '_' or '-' (max 32)")
     if "name" not in body:
-        raise ApiError("bad_request", "name is required")
+        raise ChatdError("bad_request", "name is required")
     if await ctx.store.get_site(site_key) is not None:
-        raise ApiError("conflict", "a site with this key exists")
+        raise ChatdError("conflict", "a site with this key exists")
     site = validate_site_fields(body, Site(site_key=site_key, name=site_key, secret=secrets.token_urlsafe(24)))
     await ctx.store.put_site(site)
     ctx.service.forget_site(site_key)
@@ -179,7 +182,7 @@ async def create_site(request: Request) -> Response:
 async def _site(request: Request) -> Site:
     site = await context(request).store.get_site(request.path_params["site_key"])
     if site is None:
-        raise ApiError("not_found", "no such site")
+        raise ChatdError("not_found", "no such site")
     return site
 
 

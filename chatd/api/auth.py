@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatd.api.common import ApiError, context, json, read_json, require_role
+from chatd.api.common import context, json, read_json, require_role
 from chatd.auth import check_password
+from chatd.errors import ChatdError
 
 __all__ = ["login", "logout", "me"]
 
@@ -16,12 +17,12 @@ async def login(request: Request) -> Response:
     body = await read_json(request)
     agent_id, password = body.get("agent_id"), body.get("password")
     if not isinstance(agent_id, str) or not isinstance(password, str):
-        raise ApiError("bad_request", "agent_id and password are required strings")
+        raise ChatdError("bad_request", "agent_id and password are required strings")
     agent = await ctx.store.get_agent(agent_id)
     # The same answer, after the same work, for an unknown agent and a wrong password.
     matches = await check_password(None if agent is None else agent.password_hash, password)
     if agent is None or not matches:
-        raise ApiError("unauthorized", "wrong agent id or password")
+        raise ChatdError("unauthorized", "wrong agent id or password")
     token, claims = ctx.signer.issue("agent", agent.agent_id, ctx.settings.agent_token_ttl_seconds,
                                      ctx.clock(), role=agent.role)
     return json({"token": token, "expires_at": claims["exp"], "agent": agent.public()})

@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatd.api.common import ApiError, Caller, caller, context, json, read_json, require_role
+from chatd.api.common import Caller, caller, context, json, read_json, require_role
 from chatd.api.conversations import readable_conversation
 from chatd.bot.config import (
     KB_ENTRY,
@@ -48,17 +48,11 @@ from chatd.bot.tickets import (
     validate_category,
 )
 from chatd.bot.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, parse_reply, verify
+from chatd.errors import ChatdError
 
 __all__ = ["bot_routes"]
 
 _MAX_LIST = 500
-
-
-def _error(code: str, message: str, status: int) -> ApiError:
-    """An ApiError with a status the shared table does not know."""
-    error = ApiError(code, message)
-    error.status = status
-    return error
 
 
 def _limit(request: Request, default: int = 100) -> int:
@@ -66,7 +60,7 @@ def _limit(request: Request, default: int = 100) -> int:
     if raw is None:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= _MAX_LIST:
-        raise ApiError("bad_request", f"limit must be an integer from 1 to {_MAX_LIST}")
+        raise ChatdError("bad_request", f"limit must be an integer from 1 to {_MAX_LIST}")
     return int(raw)
 
 
@@ -78,19 +72,18 @@ async def leave_message(request: Request) -> Response:
     body = await read_json(request)
     site_key = body.get("site")
     if not isinstance(site_key, str) or not site_key:
-        raise ApiError("bad_request", "site is required")
+        raise ChatdError("bad_request", "site is required")
     site = await ctx.store.get_site(site_key)
     if site is None:
-        raise _error("unknown_site", "no such site", 404)
-    origin = request.headers.get("origin")
-    if origin and site.allowed_origins and origin not in site.allowed_origins:
-        raise _error("origin_not_allowed", "this origin may not embed the site", 403)
+        raise ChatdError("unknown_site", "no such site")
+    if not site.allows_origin(request.headers.get("origin")):
+        raise ChatdError("origin_not_allowed", "this origin may not embed the site")
     visitor_id, conversation_id = "", ""
     if request.headers.get("authorization"):
         # A visitor token links the ticket to the visitor; a stale one must not lose the message.
         try:
             who = await caller(request)
-        except ApiError:
+        except ChatdError:
             who = None
         if who is not None and who.kind == "visitor" and who.site_key == site_key:
             visitor_id = who.subject
@@ -100,9 +93,9 @@ async def leave_message(request: Request) -> Response:
         ticket = leave_message_ticket(body, site_key=site_key, visitor_id=visitor_id,
                                       conversation_id=conversation_id, now=ctx.clock())
     except TicketError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     if not ctx.leave_messages.allow(request.client.host if request.client else "", ctx.clock()):
-        raise _error("rate_limited", "too many messages from this address; try again in a minute", 429)
+        raise ChatdError("rate_limited", "too many messages from this address; try again in a minute")
     await ctx.store.put_record(TICKET, ticket["ticket_id"], ticket)
     return json({"ticket": _public_ticket(ticket)}, 201)
 
@@ -118,14 +111,14 @@ async def create_ticket(request: Request) -> Response:
     body = await read_json(request)
     unknown = sorted(set(body) - {"conversation_id", "category", "message", "name", "phone", "email"})
     if unknown:
-        raise ApiError("bad_request", f"unknown field(s) {', '.join(unknown)}")
+        raise ChatdError("bad_request", f"unknown field(s) {', '.join(unknown)}")
     conversation_id = body.get("conversation_id")
     if not isinstance(conversation_id, str) or not conversation_id:
-        raise ApiError("bad_request", "conversation_id is required")
+        raise ChatdError("bad_request", "conversation_id is required")
     conversation = await readable_conversation(ctx.store, who, conversation_id)
     message = body.get("message") or ""
     if not isinstance(message, str) or len(message) > 4000:
-        raise ApiError("bad_request", "message must be a string of at most 4000 characters")
+        raise ChatdError("bad_request", "message must be a string of at most 4000 characters")
     profile = await ctx.store.get_visitor(conversation.site_key, conversation.visitor_id)
     try:
         category = validate_category(body.get("category"))
@@ -134,7 +127,7 @@ async def create_ticket(request: Request) -> Response:
         given = {k: body[k] for k in ("name", "phone", "email") if body.get(k)}
         contact = contact_from({k: str(v) for k, v in {**known, **given}.items() if v}, require=False)
     except TicketError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     now = ctx.clock()
     ticket = {"ticket_id": new_ticket_id(now), "site_key": conversation.site_key,
               "visitor_id": conversation.visitor_id, "conversation_id": conversation_id, "category": category,
@@ -153,7 +146,7 @@ async def list_tickets(request: Request) -> Response:
                (("status", "status"), ("category", "category"), ("site", "site_key"),
                 ("conversation_id", "conversation_id")) if request.query_params.get(param)}
     if filters.get("status") not in (None, "open", "closed"):
-        raise ApiError("bad_request", "status must be open or closed")
+        raise ChatdError("bad_request", "status must be open or closed")
     tickets = [t for t in await ctx.store.list_records(TICKET) if all(t.get(k) == v for k, v in filters.items())]
     tickets.sort(key=lambda t: (t.get("created_at", 0), t["ticket_id"]), reverse=True)
     return json({"tickets": [_public_ticket(t) for t in tickets[:_limit(request)]]})
@@ -162,7 +155,7 @@ async def list_tickets(request: Request) -> Response:
 async def _ticket(request: Request) -> dict[str, Any]:
     ticket = await context(request).store.get_record(TICKET, request.path_params["ticket_id"])
     if ticket is None:
-        raise ApiError("not_found", "no such ticket")
+        raise ChatdError("not_found", "no such ticket")
     return ticket
 
 
@@ -178,7 +171,7 @@ async def update_ticket(request: Request) -> Response:
     try:
         updated = close_or_reopen(await _ticket(request), body, who.subject, ctx.clock())
     except TicketError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     await ctx.store.put_record(TICKET, updated["ticket_id"], updated)
     return json({"ticket": _public_ticket(updated)})
 
@@ -207,7 +200,7 @@ async def list_quick_replies(request: Request) -> Response:
     prefix = request.query_params.get("prefix", "")
     text = request.query_params.get("q", "")
     if len(prefix) > 33 or len(text) > 200:
-        raise ApiError("bad_request", "prefix is at most 33 and q at most 200 characters")
+        raise ChatdError("bad_request", "prefix is at most 33 and q at most 200 characters")
     if prefix:
         found = book.search(who.subject, prefix if prefix.startswith("/") else "/" + prefix, limit=_MAX_LIST)
     else:
@@ -224,14 +217,14 @@ async def create_quick_reply(request: Request) -> Response:
     body = await read_json(request)
     scope = body.get("scope", "personal")
     if scope not in ("personal", "team"):
-        raise ApiError("bad_request", "scope must be personal or team")
+        raise ChatdError("bad_request", "scope must be personal or team")
     if scope == "team" and who.role not in ("supervisor", "admin"):
-        raise ApiError("forbidden", "team quick replies need the role supervisor or admin")
+        raise ChatdError("forbidden", "team quick replies need the role supervisor or admin")
     owner = "team" if scope == "team" else who.subject
     try:
         record = validate_quick_reply(body, reply_id="qr_" + secrets.token_hex(6), owner=owner)
     except ConfigError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     record.pop("scope", None)
     await _check_unique(ctx, record)
     await ctx.store.put_record(QUICK_REPLY, record["id"], record)
@@ -242,14 +235,14 @@ async def _check_unique(ctx: Any, record: dict[str, Any]) -> None:
     for other in await ctx.store.list_records(QUICK_REPLY):
         if (other["id"] != record["id"] and other.get("owner") == record["owner"]
                 and other["shortcut"].lower() == record["shortcut"].lower()):
-            raise ApiError("conflict", f"the shortcut {record['shortcut']} is taken ({other['id']})")
+            raise ChatdError("conflict", f"the shortcut {record['shortcut']} is taken ({other['id']})")
 
 
 async def _quick_reply(request: Request, who: Caller) -> dict[str, Any]:
     record = await context(request).store.get_record(QUICK_REPLY, request.path_params["reply_id"])
     # Another agent's personal reply is answered as missing: its existence is private too.
     if record is None or record.get("owner") not in ("team", who.subject):
-        raise ApiError("not_found", "no such quick reply")
+        raise ChatdError("not_found", "no such quick reply")
     return record
 
 
@@ -263,11 +256,11 @@ async def update_quick_reply(request: Request) -> Response:
     ctx = context(request)
     current = await _quick_reply(request, who)
     if not _may_edit(who, current):
-        raise ApiError("forbidden", "team quick replies need the role supervisor or admin")
+        raise ChatdError("forbidden", "team quick replies need the role supervisor or admin")
     try:
         record = validate_quick_reply(await read_json(request), current)
     except ConfigError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     await _check_unique(ctx, record)
     await ctx.store.put_record(QUICK_REPLY, record["id"], record)
     return json(record)
@@ -277,7 +270,7 @@ async def delete_quick_reply(request: Request) -> Response:
     who = await require_role(request)
     current = await _quick_reply(request, who)
     if not _may_edit(who, current):
-        raise ApiError("forbidden", "team quick replies need the role supervisor or admin")
+        raise ChatdError("forbidden", "team quick replies need the role supervisor or admin")
     await context(request).store.delete_record(QUICK_REPLY, current["id"])
     return json({"deleted": current["id"]})
 
@@ -293,7 +286,7 @@ async def render_quick_reply(request: Request) -> Response:
                                      "agent.id": who.subject}
     if conversation_id is not None:
         if not isinstance(conversation_id, str):
-            raise ApiError("bad_request", "conversation_id must be a string")
+            raise ChatdError("bad_request", "conversation_id must be a string")
         conversation = await readable_conversation(ctx.store, who, conversation_id)
         profile = await ctx.store.get_visitor(conversation.site_key, conversation.visitor_id)
         site = await ctx.store.get_site(conversation.site_key)
@@ -330,7 +323,7 @@ async def get_entry(request: Request) -> Response:
     await require_role(request)
     record = await context(request).store.get_record(KB_ENTRY, request.path_params["entry_id"])
     if record is None:
-        raise ApiError("not_found", "no such knowledge-base entry")
+        raise ChatdError("not_found", "no such knowledge-base entry")
     return json(record)
 
 
@@ -339,16 +332,16 @@ async def _save_entry(ctx: Any, raw: dict[str, Any], *, creating: bool) -> dict[
     try:
         entry = entry_from_dict(raw)
     except KnowledgeBaseError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     if not _ENTRY_ID.match(entry.id):
-        raise ApiError("bad_request", "id must be letters, digits, '.', '_' or '-' (at most 64)")
+        raise ChatdError("bad_request", "id must be letters, digits, '.', '_' or '-' (at most 64)")
     if creating and await ctx.store.get_record(KB_ENTRY, entry.id) is not None:
-        raise ApiError("conflict", f"an entry with id {entry.id!r} exists")
+        raise ChatdError("conflict", f"an entry with id {entry.id!r} exists")
     others = [e for e in await _entries(ctx) if e.id != entry.id]
     try:
         validate_entries([*others, entry])
     except KnowledgeBaseError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     record = entry_to_dict(entry)
     await ctx.store.put_record(KB_ENTRY, entry.id, record)
     await bump_kb_version(ctx.store)
@@ -370,10 +363,10 @@ async def update_entry(request: Request) -> Response:
     entry_id = request.path_params["entry_id"]
     current = await ctx.store.get_record(KB_ENTRY, entry_id)
     if current is None:
-        raise ApiError("not_found", "no such knowledge-base entry")
+        raise ChatdError("not_found", "no such knowledge-base entry")
     body = await read_json(request)
     if body.get("id", entry_id) != entry_id:
-        raise ApiError("bad_request", "an entry's id cannot change; create a new entry instead")
+        raise ChatdError("bad_request", "an entry's id cannot change; create a new entry instead")
     return json(await _save_entry(ctx, {**current, **body, "id": entry_id}, creating=False))
 
 
@@ -382,10 +375,10 @@ async def delete_entry(request: Request) -> Response:
     ctx = context(request)
     entry_id = request.path_params["entry_id"]
     if await ctx.store.get_record(KB_ENTRY, entry_id) is None:
-        raise ApiError("not_found", "no such knowledge-base entry")
+        raise ChatdError("not_found", "no such knowledge-base entry")
     users = [e.id for e in await _entries(ctx) if entry_id in e.related]
     if users:
-        raise ApiError("conflict", f"entries {', '.join(users)} list it as related; edit them first")
+        raise ChatdError("conflict", f"entries {', '.join(users)} list it as related; edit them first")
     await ctx.store.delete_record(KB_ENTRY, entry_id)
     await bump_kb_version(ctx.store)
     return json({"deleted": entry_id})
@@ -394,7 +387,7 @@ async def delete_entry(request: Request) -> Response:
 def _format(request: Request) -> str:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):
-        raise ApiError("bad_request", "format must be json or csv")
+        raise ChatdError("bad_request", "format must be json or csv")
     return fmt
 
 
@@ -415,7 +408,7 @@ async def _raw_body(request: Request) -> bytes:
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > _MAX_IMPORT_BYTES:
-            raise ApiError("payload_too_large", f"imports are limited to {_MAX_IMPORT_BYTES} bytes")
+            raise ChatdError("payload_too_large", f"imports are limited to {_MAX_IMPORT_BYTES} bytes")
     return raw
 
 
@@ -428,27 +421,27 @@ async def import_entries(request: Request) -> Response:
     fmt = _format(request)
     mode = request.query_params.get("mode", "merge")
     if mode not in ("merge", "replace"):
-        raise ApiError("bad_request", "mode must be merge or replace")
+        raise ChatdError("bad_request", "mode must be merge or replace")
     raw = await _raw_body(request)
     try:
         text = raw.decode("utf-8")
         imported = entries_from_csv(text) if fmt == "csv" else entries_from_json(text)
     except UnicodeDecodeError:
-        raise ApiError("bad_request", "the file must be UTF-8 text") from None
+        raise ChatdError("bad_request", "the file must be UTF-8 text") from None
     except KnowledgeBaseError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     if not imported:
-        raise ApiError("bad_request", "the file has no entries")
+        raise ChatdError("bad_request", "the file has no entries")
     bad_ids = [e.id for e in imported if not _ENTRY_ID.match(e.id)]
     if bad_ids:
-        raise ApiError("bad_request", f"ids must be letters, digits, '.', '_' or '-': {', '.join(bad_ids[:5])}")
+        raise ChatdError("bad_request", f"ids must be letters, digits, '.', '_' or '-': {', '.join(bad_ids[:5])}")
     current = await _entries(ctx)
     new_ids = {e.id for e in imported}
     kept = [] if mode == "replace" else [e for e in current if e.id not in new_ids]
     try:
         validate_entries([*kept, *imported])
     except KnowledgeBaseError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     removed = [e.id for e in current if e.id not in new_ids] if mode == "replace" else []
     # One atomic write: a failed import leaves the knowledge base as it was.
     await ctx.store.put_records(KB_ENTRY, {entry.id: entry_to_dict(entry) for entry in imported}, delete=removed)
@@ -463,7 +456,7 @@ async def search_entries(request: Request) -> Response:
     ctx = context(request)
     query = request.query_params.get("q", "")
     if not 0 < len(query.strip()) <= 500:
-        raise ApiError("bad_request", "q must be 1 to 500 characters")
+        raise ChatdError("bad_request", "q must be 1 to 500 characters")
     kb, _ = await ctx.service.bot.knowledge.current()
     answer = kb.answer(query)
     return json({"q": query, "threshold": kb.threshold,
@@ -490,7 +483,7 @@ async def get_overflow_rule(request: Request) -> Response:
     skill = request.path_params["skill_group"]
     record = await ctx.store.get_record(OVERFLOW_RULE, skill)
     if record is None:
-        raise ApiError("not_found", "no overflow rule for this skill group")
+        raise ChatdError("not_found", "no overflow rule for this skill group")
     decided = await ctx.service.bot.decide_overflow(skill)
     preview = None
     if decided is not None:
@@ -504,11 +497,11 @@ async def put_overflow_rule(request: Request) -> Response:
     await require_role(request, "admin")
     skill = request.path_params["skill_group"]
     if not _SKILL.match(skill):
-        raise ApiError("bad_request", "a skill group name is lowercase letters, digits, '.', '_' or '-'")
+        raise ChatdError("bad_request", "a skill group name is lowercase letters, digits, '.', '_' or '-'")
     try:
         record = validate_overflow_rule(skill, await read_json(request))
     except ConfigError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     await context(request).store.put_record(OVERFLOW_RULE, skill, record)
     return json(record)
 
@@ -516,14 +509,14 @@ async def put_overflow_rule(request: Request) -> Response:
 async def delete_overflow_rule(request: Request) -> Response:
     await require_role(request, "admin")
     if not await context(request).store.delete_record(OVERFLOW_RULE, request.path_params["skill_group"]):
-        raise ApiError("not_found", "no overflow rule for this skill group")
+        raise ChatdError("not_found", "no overflow rule for this skill group")
     return json({"deleted": request.path_params["skill_group"]})
 
 
 async def _site_key(request: Request) -> str:
     site_key = request.path_params["site_key"]
     if await context(request).store.get_site(site_key) is None:
-        raise ApiError("not_found", "no such site")
+        raise ChatdError("not_found", "no such site")
     return site_key
 
 
@@ -543,9 +536,9 @@ async def put_bot_settings(request: Request) -> Response:
     try:
         updated = current.updated(await read_json(request))
     except ConfigError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     if updated.webhook_url and not updated.webhook_secret:
-        raise ApiError("bad_request", "a webhook_url needs a webhook_secret of 16 to 200 characters")
+        raise ChatdError("bad_request", "a webhook_url needs a webhook_secret of 16 to 200 characters")
     await ctx.store.put_record(SETTINGS, site_key, updated.to_record())
     return json(updated.public())
 
@@ -559,29 +552,29 @@ async def external_bot_message(request: Request) -> Response:
     ctx = context(request)
     raw = await _raw_body(request)
     if len(raw) > 64 * 1024:
-        raise ApiError("payload_too_large", "bot replies are limited to 64 KiB")
+        raise ChatdError("payload_too_large", "bot replies are limited to 64 KiB")
     conversation = await ctx.store.get_conversation(request.path_params["conversation_id"])
     if conversation is None:
-        raise ApiError("not_found", "no such conversation")
+        raise ChatdError("not_found", "no such conversation")
     settings = BotSettings.from_record(conversation.site_key,
                                        await ctx.store.get_record(SETTINGS, conversation.site_key))
     try:
         verify(settings.webhook_secret, request.headers.get(TIMESTAMP_HEADER),
                request.headers.get(SIGNATURE_HEADER), raw, ctx.clock())
     except SignatureError as exc:
-        raise ApiError("unauthorized", str(exc)) from None
+        raise ChatdError("unauthorized", str(exc)) from None
     try:
         reply = parse_reply(orjson.loads(raw or b"{}"))
     except orjson.JSONDecodeError:
-        raise ApiError("bad_request", "the body is not valid JSON") from None
+        raise ChatdError("bad_request", "the body is not valid JSON") from None
     except ValueError as exc:
-        raise ApiError("bad_request", str(exc)) from None
+        raise ChatdError("bad_request", str(exc)) from None
     if reply.empty:
-        raise ApiError("bad_request", "send text, replies or a handoff")
+        raise ChatdError("bad_request", "send text, replies or a handoff")
     if conversation.state == "closed":
-        raise ApiError("conversation_closed", "the conversation is closed")
+        raise ChatdError("conversation_closed", "the conversation is closed")
     if conversation.state == "assigned":
-        raise ApiError("bad_state", "an agent has joined: the bot stays silent")
+        raise ChatdError("bad_state", "an agent has joined: the bot stays silent")
     await ctx.service.bot.external_reply(conversation, reply)
     return json({"conversation_id": conversation.conversation_id, "posted": len(reply.messages),
                  "handoff": reply.handoff is not None})

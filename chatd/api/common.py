@@ -11,25 +11,12 @@ from starlette.responses import Response
 
 from chatd.auth import AuthError
 from chatd.context import Context
+from chatd.errors import ChatdError
 from chatd.model import Agent
 
-__all__ = ["MAX_BODY_BYTES", "ApiError", "Caller", "caller", "context", "json", "read_json", "require_role"]
+__all__ = ["MAX_BODY_BYTES", "Caller", "caller", "context", "error_response", "json", "read_json", "require_role"]
 
 MAX_BODY_BYTES = 256 * 1024
-_STATUS = {"bad_request": 400, "unauthorized": 401, "token_expired": 401, "token_revoked": 401,
-           "forbidden": 403, "not_found": 404, "conflict": 409, "payload_too_large": 413,
-           "unknown_conversation": 404, "unknown_agent": 404, "conversation_closed": 409,
-           "bad_state": 409, "at_capacity": 409}
-
-
-class ApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = _STATUS.get(code, 400)
-
-    def response(self) -> Response:
-        return json({"error": {"code": self.code, "message": str(self)}}, self.status)
 
 
 @dataclass(slots=True, frozen=True)
@@ -53,31 +40,36 @@ def json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
+def error_response(error: ChatdError) -> Response:
+    """The API's answer to a refused request: ``{"error": {code, message}}`` with the code's status."""
+    return json({"error": {"code": error.code, "message": str(error)}}, error.status)
+
+
 async def read_json(request: Request) -> dict[str, Any]:
     """The request's JSON object body; 413 past :data:`MAX_BODY_BYTES`, 400 if not an object."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ApiError("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+        raise ChatdError("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
     raw = b""
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_BODY_BYTES:
-            raise ApiError("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+            raise ChatdError("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
     try:
         body = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
-        raise ApiError("bad_request", "the body is not valid JSON") from None
+        raise ChatdError("bad_request", "the body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise ApiError("bad_request", "the body must be a JSON object")
+        raise ChatdError("bad_request", "the body must be a JSON object")
     return body
 
 
 async def caller(request: Request) -> Caller:
-    """Authenticate the bearer token (agent or visitor); raises :class:`ApiError`."""
+    """Authenticate the bearer token (agent or visitor); raises :class:`ChatdError`."""
     ctx = context(request)
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
-        raise ApiError("unauthorized", "send Authorization: Bearer <token>")
+        raise ChatdError("unauthorized", "send Authorization: Bearer <token>")
     token = header[7:].strip()
     now = ctx.clock()
     try:
@@ -86,14 +78,14 @@ async def caller(request: Request) -> Caller:
         try:
             claims = ctx.signer.verify(token, "visitor", now)
         except AuthError:
-            raise ApiError(first.code, str(first)) from None
+            raise first from None
         return Caller("visitor", claims["sub"], site_key=claims.get("site", ""), token_id=claims["jti"],
                       expires_at=claims["exp"])
     if await ctx.store.is_token_revoked(claims["jti"]):
-        raise ApiError("token_revoked", "the token has been revoked")
+        raise ChatdError("token_revoked", "the token has been revoked")
     agent = await ctx.store.get_agent(claims["sub"])
     if agent is None:
-        raise ApiError("unauthorized", "the agent no longer exists")
+        raise ChatdError("unauthorized", "the agent no longer exists")
     return Caller("agent", agent.agent_id, role=agent.role, token_id=claims["jti"],
                   expires_at=claims["exp"], agent=agent)
 
@@ -102,7 +94,7 @@ async def require_role(request: Request, *roles: str) -> Caller:
     """An agent caller whose role is one of ``roles`` (any agent role when empty)."""
     who = await caller(request)
     if who.kind != "agent":
-        raise ApiError("forbidden", "this needs an agent token")
+        raise ChatdError("forbidden", "this needs an agent token")
     if roles and who.role not in roles:
-        raise ApiError("forbidden", f"this needs the role {' or '.join(roles)}")
+        raise ChatdError("forbidden", f"this needs the role {' or '.join(roles)}")
     return who

@@ -23,15 +23,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatd.api.common import ApiError, Caller, caller, context, json, read_json, require_role
+from chatd.api.common import Caller, caller, context, json, read_json, require_role
 from chatd.api.conversations import readable_conversation
 from chatd.context import Context
-from chatd.conversation import IllegalTransition, plan
+from chatd.conversation import plan
 from chatd.customer_info import CustomerInfoClient, CustomerQuery
 from chatd.demo_orders import demo_customer_info
+from chatd.errors import ChatdError
 from chatd.model import Conversation
-from chatd.service import ABANDONED_SAMPLES, ServiceError
-from chatd.store.base import StoreError
+from chatd.service import ABANDONED_SAMPLES
 
 __all__ = ["CLOSED_SAMPLES", "console_routes", "customer_panel", "floor", "past_transcript", "reassign",
            "start_of_day", "transfer_targets"]
@@ -55,11 +55,11 @@ def start_of_day(now: float, tz_name: str) -> float:
 def _zone(request: Request) -> str:
     name = request.query_params.get("tz", "UTC")
     if not _TZ.match(name):
-        raise ApiError("bad_request", "tz must be an IANA time zone such as Asia/Shanghai")
+        raise ChatdError("bad_request", "tz must be an IANA time zone such as Asia/Shanghai")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ApiError("bad_request", f"unknown time zone {name!r}") from None
+        raise ChatdError("bad_request", f"unknown time zone {name!r}") from None
     return name
 
 
@@ -71,8 +71,7 @@ async def floor(request: Request) -> Response:
     ctx = context(request)
     now = ctx.clock()
     midnight = start_of_day(now, _zone(request))
-    router: Any = ctx.router
-    snap = await router.snapshot(now)
+    profiles = {agent.agent_id: agent for agent in await ctx.store.list_agents()}
     active = await ctx.store.list_conversations(("offered", "assigned"))
     by_agent: dict[str, list[dict[str, Any]]] = {}
     for conversation in active:
@@ -82,27 +81,27 @@ async def floor(request: Request) -> Response:
             "since": conversation.assigned_at or conversation.created_at})
     skills = set(await ctx.store.queued_skills())
     skills |= {r["name"] for r in await ctx.store.list_records("skill_group")}
-    for agent in snap.profiles.values():
+    for agent in profiles.values():
         skills |= set(agent.skills)
+    floor_now = await ctx.router.floor(sorted(skills))
     queues = []
     for skill in sorted(skills):
         queued = await ctx.store.queue(skill)
-        stats = await router.queue_stats(skill, snap)
-        oldest = min((c.queued_at for c in queued if c.queued_at), default=None)
-        stats["longest_wait_seconds"] = round(now - oldest, 1) if oldest is not None else 0.0
+        stats = floor_now.queues[skill].to_dict()
         stats["conversations"] = [{"conversation_id": c.conversation_id, "visitor_name": c.visitor_name,
                                    "priority": c.priority, "queued_at": c.queued_at} for c in queued[:20]]
         abandoned = await ctx.store.samples(ABANDONED_SAMPLES, skill)
         stats["abandoned_today"] = sum(1 for at in abandoned if at >= midnight)
         queues.append(stats)
+    loads = {load.agent_id: load for load in floor_now.agents}
     agents = []
-    for agent_id, agent in sorted(snap.profiles.items()):
-        runtime = snap.index.by_id.get(agent_id)
+    for agent_id, agent in sorted(profiles.items()):
+        routing = loads.get(agent_id)
         closes = await ctx.store.samples(CLOSED_SAMPLES, agent_id)
         agents.append({
             "agent_id": agent_id, "name": agent.name, "role": agent.role, "skills": agent.skills,
-            "status": runtime.status if runtime is not None else "offline",
-            "connected": agent_id in snap.connected, "load": snap.loads.get(agent_id, 0),
+            "status": routing.status if routing is not None else "offline",
+            "connected": routing is not None and routing.connected, "load": routing.load if routing else 0,
             "capacity": agent.capacity, "conversations": by_agent.get(agent_id, []),
             "today": {"closed": sum(1 for at in closes if at >= midnight)}})
     return json({"at": now, "day_starts_at": midnight, "queues": queues, "agents": agents,
@@ -124,24 +123,21 @@ async def reassign(request: Request) -> Response:
     body = await read_json(request)
     to_agent, to_skill, note = body.get("to_agent") or "", body.get("to_skill") or "", body.get("note") or ""
     if not all(isinstance(v, str) for v in (to_agent, to_skill, note)) or bool(to_agent) == bool(to_skill):
-        raise ApiError("bad_request", "send exactly one of to_agent and to_skill (strings), and an optional note")
+        raise ChatdError("bad_request", "send exactly one of to_agent and to_skill (strings), and an optional note")
     if len(note) > _NOTE_LIMIT or len(to_agent) > 64 or len(to_skill) > 32:
-        raise ApiError("bad_request", f"the note is limited to {_NOTE_LIMIT} characters")
+        raise ChatdError("bad_request", f"the note is limited to {_NOTE_LIMIT} characters")
     conversation = await ctx.store.get_conversation(request.path_params["conversation_id"])
     if conversation is None:
-        raise ApiError("not_found", "no such conversation")
+        raise ChatdError("not_found", "no such conversation")
     if to_agent and await ctx.store.get_agent(to_agent) is None:
-        raise ApiError("unknown_agent", "no such agent")
-    try:
-        if conversation.state == "queued" and to_agent:
-            updated = await _assign_queued(ctx, conversation, to_agent, who, note)
-        elif conversation.state in ("queued", "offered", "assigned"):
-            updated = await ctx.service.transfer(conversation.conversation_id, who.subject, to_agent=to_agent,
-                                                 to_skill=to_skill, note=note, actor_role=who.role)
-        else:
-            raise ApiError("bad_state", f"a {conversation.state} conversation cannot be reassigned")
-    except ServiceError as exc:
-        raise ApiError(exc.code, str(exc)) from None
+        raise ChatdError("unknown_agent", "no such agent")
+    if conversation.state == "queued" and to_agent:
+        updated = await _assign_queued(ctx, conversation, to_agent, who, note)
+    elif conversation.state in ("queued", "offered", "assigned"):
+        updated = await ctx.service.transfer(conversation.conversation_id, who.subject, to_agent=to_agent,
+                                             to_skill=to_skill, note=note, actor_role=who.role)
+    else:
+        raise ChatdError("bad_state", f"a {conversation.state} conversation cannot be reassigned")
     await ctx.store.add_routing_record(conversation.conversation_id, {
         "at": ctx.clock(), "kind": "reassigned", "by": who.subject, "from_agent": conversation.agent_id,
         "to_agent": to_agent, "to_skill": to_skill, "note": note})
@@ -150,12 +146,9 @@ async def reassign(request: Request) -> Response:
 
 async def _assign_queued(ctx: Context, conversation: Conversation, to_agent: str, who: Caller,
                          note: str) -> Conversation:
-    try:
-        change = plan("queued", "assign", agent_id=to_agent, note=note, actor_role=who.role, actor_id=who.subject,
-                      data={"stage": "supervisor"})
-        updated, _ = await ctx.store.transition(conversation.conversation_id, change, ctx.clock())
-    except (IllegalTransition, StoreError) as exc:
-        raise ServiceError(exc.code, str(exc)) from None
+    change = plan("queued", "assign", agent_id=to_agent, note=note, actor_role=who.role, actor_id=who.subject,
+                  data={"stage": "supervisor"})
+    updated, _ = await ctx.store.transition(conversation.conversation_id, change, ctx.clock())
     await ctx.hub.publish_assigned(to_agent, updated.to_dict())
     return updated
 
@@ -165,7 +158,7 @@ async def _assign_queued(ctx: Context, conversation: Conversation, to_agent: str
 async def _readable(request: Request) -> tuple[Caller, Conversation]:
     who = await caller(request)
     if who.kind != "agent":
-        raise ApiError("forbidden", "the customer panel is for agents")
+        raise ChatdError("forbidden", "the customer panel is for agents")
     return who, await readable_conversation(context(request).store, who, request.path_params["conversation_id"])
 
 
@@ -213,7 +206,7 @@ async def past_transcript(request: Request) -> Response:
     _, conversation = await _readable(request)
     past = await ctx.store.get_conversation(request.path_params["past_id"])
     if past is None or (past.site_key, past.visitor_id) != (conversation.site_key, conversation.visitor_id):
-        raise ApiError("not_found", "no such conversation of this customer")
+        raise ChatdError("not_found", "no such conversation of this customer")
     page = await ctx.store.read_before(past.conversation_id, 0, TRANSCRIPT_LIMIT)
     return json({"conversation": past.to_dict(), "first_seq": page.first_seq, "last_seq": page.last_seq,
                  "entries": [e.to_dict() for e in page.entries]})

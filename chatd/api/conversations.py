@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatd.api.common import ApiError, Caller, caller, context, json
+from chatd.api.common import Caller, caller, context, json
 from chatd.conversation import STATES
+from chatd.errors import ChatdError
 from chatd.model import Conversation
 from chatd.store.base import Store
-from router.model import expand_record
 
 __all__ = ["conversation_messages", "conversation_routing", "get_conversation", "list_conversations",
            "readable_conversation"]
@@ -20,7 +20,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError("bad_request", f"{name} must be an integer from {low} to {high}")
+        raise ChatdError("bad_request", f"{name} must be an integer from {low} to {high}")
     return int(raw)
 
 
@@ -37,9 +37,9 @@ async def readable_conversation(store: Store, who: Caller, conversation_id: str)
     """The conversation, if ``who`` may read it; else ``not_found`` or ``forbidden``."""
     conversation = await store.get_conversation(conversation_id)
     if conversation is None:
-        raise ApiError("not_found", "no such conversation")
+        raise ChatdError("not_found", "no such conversation")
     if not may_read(who, conversation):
-        raise ApiError("forbidden", "you may not read this conversation")
+        raise ChatdError("forbidden", "you may not read this conversation")
     return conversation
 
 
@@ -56,7 +56,7 @@ async def list_conversations(request: Request) -> Response:
     elif who.role in ("supervisor", "admin"):
         states = [s for s in request.query_params.get("state", "queued,assigned").split(",") if s]
         if not all(s in STATES for s in states):
-            raise ApiError("bad_request", f"state must be a comma-separated list of {', '.join(STATES)}")
+            raise ChatdError("bad_request", f"state must be a comma-separated list of {', '.join(STATES)}")
         found = await ctx.store.list_conversations(states)
     else:
         found = await ctx.store.agent_conversations(who.subject)
@@ -80,12 +80,14 @@ async def conversation_messages(request: Request) -> Response:
     else:
         page = await ctx.store.read(conversation.conversation_id, _int_param(request, "after", 0, 0, 2**62), limit)
     return json({"conversation_id": conversation.conversation_id, "first_seq": page.first_seq,
-                 "last_seq": page.last_seq, "entries": [e.to_dict() for e in page.entries]})
+                 "last_seq": page.last_seq, "epoch": page.epoch, "entries": [e.to_dict() for e in page.entries]})
 
 
 async def conversation_routing(request: Request) -> Response:
     who, conversation = await _readable(request)
     if who.kind == "visitor":
-        raise ApiError("forbidden", "routing explanations are for agents")
-    records = await context(request).store.routing_records(conversation.conversation_id)
-    return json({"conversation_id": conversation.conversation_id, "decisions": [expand_record(r) for r in records]})
+        raise ChatdError("forbidden", "routing explanations are for agents")
+    ctx = context(request)
+    records = await ctx.store.routing_records(conversation.conversation_id)
+    return json({"conversation_id": conversation.conversation_id,
+                 "decisions": [ctx.router.explain(record) for record in records]})

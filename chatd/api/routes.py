@@ -1,35 +1,23 @@
-"""The route table of the HTTP API; every handler's ApiError becomes a JSON error."""
+"""The route table of the HTTP API.
+
+Plain Starlette routes: several routes may share a path with different
+methods (Starlette answers 405 when only the path matches). A handler's
+:class:`chatd.errors.ChatdError` becomes the JSON error answer through the
+exception handler that :func:`chatd.app.create_app` installs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import wraps
-
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from chatd.api import admin, auth, bot, console, conversations, health, routing
-from chatd.api.common import ApiError
 
 __all__ = ["api_routes"]
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _guarded(handler: Handler) -> Handler:
-    @wraps(handler)
-    async def run(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return exc.response()
-    return run
 
 
 def api_routes() -> list[Route]:
     v1 = "/api/v1"
-    table: list[tuple[str, Handler, list[str]]] = [
+    table = [
         (f"{v1}/auth/login", auth.login, ["POST"]),
         (f"{v1}/auth/logout", auth.logout, ["POST"]),
         (f"{v1}/me", auth.me, ["GET"]),
@@ -50,22 +38,8 @@ def api_routes() -> list[Route]:
         ("/healthz", health.healthz, ["GET"]),
         ("/readyz", health.readyz, ["GET"]),
         ("/metrics", health.metrics, ["GET"]),
+        *routing.routing_routes(),
+        *bot.bot_routes(),
+        *console.console_routes(),
     ]
-    table += routing.routing_routes()
-    table += bot.bot_routes()
-    table += console.console_routes()
-    # Starlette matches the first route per path, so merge methods of one path into one route.
-    merged: dict[str, dict[str, Handler]] = {}
-    for path, handler, methods in table:
-        for method in methods:
-            merged.setdefault(path, {})[method] = handler
-    return [Route(path, _dispatcher(handlers), methods=list(handlers)) for path, handlers in merged.items()]
-
-
-def _dispatcher(handlers: dict[str, Handler]) -> Handler:
-    guarded = {method: _guarded(h) for method, h in handlers.items()}
-
-    async def dispatch(request: Request) -> Response:
-        handler = guarded.get(request.method) or guarded["GET"]  # HEAD is served as GET
-        return await handler(request)
-    return dispatch
+    return [Route(path, handler, methods=methods) for path, handler, methods in table]

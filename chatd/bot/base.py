@@ -34,14 +34,19 @@ class BotStart:
     reason: str = "default"
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    explanation: dict[str, Any] | None = None  # a routing record saying why (an overflow rule's decision)
 
 
 class Bot(Protocol):
     async def start(self) -> None:
         """Load the knowledge base (called once at startup)."""
 
-    async def on_start(self, conversation: Conversation, site: Site | None) -> BotStart:
-        """Decide how a just-created conversation begins."""
+    async def plan_start(self, conversation: Conversation, site: Site | None) -> BotStart:
+        """Decide how a conversation about to be created begins; changes nothing."""
+
+    async def started(self, conversation: Conversation, start: BotStart) -> None:
+        """The conversation was created as ``start`` planned: the bot takes
+        up the chats it answers first (their state, the greeting)."""
 
     def on_visitor_message(self, conversation_id: str, text: str) -> None:
         """A visitor's message was stored. Must return at once; the bot
@@ -63,8 +68,11 @@ class NoBot:
     async def start(self) -> None:
         return None
 
-    async def on_start(self, conversation: Conversation, site: Site | None) -> BotStart:
+    async def plan_start(self, conversation: Conversation, site: Site | None) -> BotStart:
         return BotStart()
+
+    async def started(self, conversation: Conversation, start: BotStart) -> None:
+        return None
 
     def on_visitor_message(self, conversation_id: str, text: str) -> None:
         return None

@@ -22,6 +22,7 @@ overflow rules, implementing :class:`chatd.bot.base.Bot` for the chat service.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections import OrderedDict
@@ -40,8 +41,10 @@ from chatd.bot.overflow import OverflowDecision, QueueSnapshot, decide
 from chatd.bot.search import KnowledgeBase
 from chatd.bot.suggest import Suggester
 from chatd.bot.webhook import ExternalReply, WebhookClient
+from chatd.errors import ChatdError
 from chatd.model import Conversation, Site
-from chatd.store.base import Store, StoreError
+from chatd.routing import Routing
+from chatd.store.base import Store
 
 __all__ = ["BotRuntime", "KnowledgeCache", "bump_kb_version", "seed_bot_demo"]
 
@@ -137,7 +140,7 @@ class BotRuntime:
     """Implements :class:`chatd.bot.base.Bot`. Call :meth:`attach` with the chat
     service before use (the service and the bot refer to each other)."""
 
-    def __init__(self, store: Store, router: Any, clock: Callable[[], float], *,
+    def __init__(self, store: Store, router: Routing, clock: Callable[[], float], *,
                  webhook_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.store = store
         self.router = router
@@ -194,19 +197,14 @@ class BotRuntime:
 
     # --- starting a conversation ----------------------------------------------------------
     async def queue_snapshot(self, skill: str) -> tuple[QueueSnapshot, dict[str, Any]]:
-        """The skill group's queue as the router sees it now, and the raw figures."""
-        router = self.router
-        if not hasattr(router, "snapshot") or not hasattr(router, "queue_stats"):
-            waiting = len(await self.store.queue(skill))
-            return QueueSnapshot(skill, waiting), {"skill": skill, "length": waiting}
-        snap = await router.snapshot(self.clock())
-        stats = await router.queue_stats(skill, snap)
-        scheduled = {r["owner"] for r in await self.store.list_records("schedule")}
-        group = [a for a in snap.index.by_id.values() if skill in a.skills]
+        """The skill group's queue as routing sees it now, and the raw figures."""
+        floor = await self.router.floor([skill])
+        stats = floor.queues[skill].to_dict()
+        group = [a for a in floor.agents if skill in a.skills]
         on_shift: int | None = None
-        if any(a.agent_id in scheduled for a in group):
+        if any(a.scheduled for a in group):
             # Shift schedules decide who is on duty; agents without one count while connected.
-            on_shift = sum(1 for a in group if (a.on_shift if a.agent_id in scheduled else a.status != "offline"))
+            on_shift = sum(1 for a in group if (a.on_shift if a.scheduled else a.status != "offline"))
         stats = {**stats, "agents_on_duty": on_shift}
         return QueueSnapshot(skill, int(stats["length"]), on_shift, stats.get("predicted_wait_seconds")), stats
 
@@ -219,7 +217,7 @@ class BotRuntime:
         now = datetime.fromtimestamp(self.clock(), UTC)
         return decide(overflow_rule_from_record(record), snapshot, now), stats
 
-    async def on_start(self, conversation: Conversation, site: Site | None) -> BotStart:
+    async def plan_start(self, conversation: Conversation, site: Site | None) -> BotStart:
         settings = await self.site_settings(conversation.site_key)
         texts = _texts(settings.locale)
         decided = await self.decide_overflow(conversation.skill)
@@ -227,24 +225,32 @@ class BotRuntime:
             else BotStart()
         if decided is not None:
             decision, stats = decided
-            await self.store.add_routing_record(conversation.conversation_id, {
+            explanation = {
                 "at": self.clock(), "kind": "overflow", "skill_group": conversation.skill,
                 "action": decision.action, "reason": decision.reason, "explanation": decision.message,
                 "explanation_zh": decision.message_zh, "details": dict(decision.details), "queue": stats,
-                "bot_first_site": settings.bot_first})
+                "bot_first_site": settings.bot_first}
             details = {"overflow": decision.reason, **dict(decision.details)}
             if decision.action == "leave_message":
                 start = BotStart("leave_message", queue=False, reason=decision.reason,
-                                 message=texts["leave_message"], details=details)
+                                 message=texts["leave_message"], details=details, explanation=explanation)
             elif decision.action == "bot_first":
                 start = BotStart("bot", queue=True, reason=decision.reason, message=texts["overflow"],
-                                 details=details)
-        if start.mode in _BOT_MODES:
-            await self._save(conversation.conversation_id, {
-                "mode": start.mode, "queued": start.queue, "locale": settings.locale,
-                "dialogue": _state_to_record(BotState()), "buttons": [], "awaiting": ""})
-            self._spawn(self._greet(conversation, settings, start))
+                                 details=details, explanation=explanation)
+            else:
+                start = dataclasses.replace(start, explanation=explanation)
         return start
+
+    async def started(self, conversation: Conversation, start: BotStart) -> None:
+        if start.mode in _BOT_MODES:
+            settings = await self.site_settings(conversation.site_key)
+            await self._save(conversation.conversation_id, self._fresh_state(start.mode, start.queue, settings))
+            self._spawn(self._greet(conversation, settings, start))
+
+    @staticmethod
+    def _fresh_state(mode: str, queued: bool, settings: BotSettings) -> dict[str, Any]:
+        return {"mode": mode, "queued": queued, "locale": settings.locale,
+                "dialogue": _state_to_record(BotState()), "buttons": [], "awaiting": ""}
 
     async def _greet(self, conversation: Conversation, settings: BotSettings, start: BotStart) -> None:
         texts = _texts(settings.locale)
@@ -298,13 +304,18 @@ class BotRuntime:
                 del self._locks[conversation_id]
 
     async def _answer(self, conversation_id: str, text: str, button: Button | None) -> None:
-        record = await self._state(conversation_id)
-        if record is None or record.get("mode") not in _BOT_MODES:
-            self._stay_silent(conversation_id)
-            return  # a human-first chat: the bot is not part of it
         conversation = await self.store.get_conversation(conversation_id)
         if conversation is None or conversation.state == "closed":
             return
+        record = await self._state(conversation_id)
+        if record is None and conversation.mode in _BOT_MODES:
+            # The bot's chat, whose state was never saved (its node stopped right
+            # after the start): take it up afresh rather than leave it unanswered.
+            record = self._fresh_state(conversation.mode, conversation.state != "open",
+                                       await self.site_settings(conversation.site_key))
+        if record is None or record.get("mode") not in _BOT_MODES:
+            self._stay_silent(conversation_id)
+            return  # a human-first chat: the bot is not part of it
         dialogue_state = _state_from_record(record.get("dialogue"))
         if dialogue_state.human_joined:
             self._stay_silent(conversation_id)
@@ -380,7 +391,7 @@ class BotRuntime:
         try:
             await self.store.append(cid, kind="note", sender_role="bot", sender_id="bot", body=_note(context),
                                     client_msg_id="", now=self.clock(), data={"handoff": context})
-        except StoreError:
+        except ChatdError:
             pass
 
     # --- the external bot ----------------------------------------------------------------------

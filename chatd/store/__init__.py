@@ -32,5 +32,5 @@ def open_engine(settings: Settings) -> Engine:
         from chatd.store.redis import open_redis_engine
 
         return open_redis_engine(settings.redis_url, prefix=settings.redis_prefix,
-                                 log_retention=settings.log_retention)
+                                 log_retention=settings.log_retention, retry_seconds=settings.redis_retry_seconds)
     raise ValueError(f"unknown engine {settings.engine!r}; expected one of {', '.join(ENGINES)}")

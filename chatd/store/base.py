@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import msgpack
 
+from chatd.errors import ChatdError
 from chatd.model import (
     Agent,
     AppendResult,
@@ -44,26 +45,16 @@ __all__ = [
     "Engine",
     "PublicationHandler",
     "Store",
-    "StoreError",
     "Transition",
     "agent_channel",
     "check_kind",
     "conversation_channel",
     "pack_publication",
+    "router_channel",
     "supervisor_channel",
     "unpack_publication",
     "visitor_channel",
 ]
-
-
-class StoreError(Exception):
-    """A refused change. ``code`` is a stable machine code that the hub passes
-    on to clients: ``unknown_conversation``, ``conversation_closed``,
-    ``bad_state``, ``at_capacity``, ``unknown_agent``."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(message or code)
-        self.code = code
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,8 +70,9 @@ class Transition:
       released and the new owner's load taken, refusing with ``at_capacity``
       when the new owner already holds ``capacity`` conversations.
     - ``skill`` / ``priority``: set on the conversation when not ``None``.
-    - ``queue``: ``"add"`` puts the conversation in its skill's queue (front
-      of the queue when ``queue_front``), ``"remove"`` takes it out, ``""``
+    - ``queue``: ``"add"`` puts the conversation in its skill's queue at
+      ``queue_key`` (:func:`chatd.conversation.queue_key`: smaller first,
+      equal keys by conversation id), ``"remove"`` takes it out, ``""``
       leaves the queue alone.
     - ``data``: extra fields for the event entry (note, from/to agent, ...).
     - ``fields``: other conversation fields to set (only names of
@@ -99,7 +91,7 @@ class Transition:
     skill: str | None = None
     priority: int | None = None
     queue: str = ""
-    queue_front: bool = False
+    queue_key: float = 0.0
     data: dict[str, Any] | None = None
     fields: dict[str, str | int | float] | None = None
     routing_record: dict[str, Any] | None = None
@@ -108,7 +100,7 @@ class Transition:
 ROUTING_RECORDS_KEPT = 20  # routing explanations kept per conversation
 # Conversation fields a transition may set besides state, owner, skill and priority.
 EXTRA_FIELDS = frozenset({"preferred_agent_id", "sla_deadline", "excluded_agents", "offer_expires_at",
-                          "accepted_at", "visitor_name", "queue_front"})
+                          "accepted_at", "visitor_name", "waiting_since", "queue_key", "lapses"})
 
 PublicationHandler = Callable[[str, bytes], None]
 
@@ -159,9 +151,18 @@ class Store(Protocol):
         """The visitor's profile ({} when unknown)."""
 
     # --- conversations -----------------------------------------------------
-    async def create_conversation(self, conversation: Conversation) -> Conversation:
-        """Store a new conversation (state ``open``, log empty, seq 0) and index
-        it under its visitor. Raises ``StoreError('bad_state')`` if the id exists."""
+    async def start_conversation(self, conversation: Conversation, queue: Transition | None,
+                                 now: float) -> tuple[Conversation, bool]:
+        """Start a visitor's conversation in one atomic step, and return it
+        with whether this call created it.
+
+        If the visitor (``site_key``, ``visitor_id``) has a conversation that
+        is not closed, that one is returned (a start is idempotent, and two at
+        once give one conversation), its logging completed if a crash left it
+        half-done. Otherwise ``conversation`` is stored (state ``open``, log
+        empty) and indexed under its visitor, and with ``queue`` (the
+        ``queue`` transition) queued in the same step, its event logged.
+        Raises ``ChatdError('bad_state')`` if its id exists."""
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
@@ -177,11 +178,11 @@ class Store(Protocol):
     async def transition(self, conversation_id: str, change: Transition, now: float) -> tuple[Conversation, LogEntry]:
         """Apply a lifecycle change atomically (state compare-and-set, owner
         and loads, queue membership) and append its event to the log, which
-        publishes it. Raises ``StoreError`` with ``unknown_conversation``,
+        publishes it. Raises ``ChatdError`` with ``unknown_conversation``,
         ``bad_state`` or ``at_capacity``; on error nothing changed."""
 
     async def transition_many(self, changes: Sequence[tuple[str, Transition]],
-                              now: float) -> list[tuple[Conversation, LogEntry] | StoreError]:
+                              now: float) -> list[tuple[Conversation, LogEntry] | ChatdError]:
         """:meth:`transition` for each ``(conversation_id, change)``, in order,
         each atomic on its own; a refusal is returned in its place instead of
         raised. The Redis engine sends them in two pipelined round trips."""
@@ -197,24 +198,44 @@ class Store(Protocol):
                      data: dict[str, Any] | None = None) -> AppendResult:
         """Append a message to the log with the next seq and publish it.
 
-        Idempotent on ``client_msg_id`` (when not empty): a second append
-        with the same id stores nothing and returns the first copy's seq with
-        ``duplicate=True``. Raises ``StoreError('unknown_conversation')`` or
-        ``StoreError('conversation_closed')``. When this returns, the entry
-        is stored (the durability of the engine's backing store applies)."""
+        Idempotent per sender on ``client_msg_id`` (when not empty): a second
+        append from the same ``(sender_role, sender_id)`` with the same id
+        stores nothing and returns the first copy's seq with
+        ``duplicate=True``; another sender's equal id is another message.
+        Refuses with ``ChatdError`` ``unknown_conversation``,
+        ``conversation_closed``, or ``forbidden`` when the sender does not
+        take part in the conversation now (an agent it is not offered or
+        assigned to, another visitor), checked in the same atomic step. When
+        this returns, the entry is stored (the durability of the engine's
+        backing store applies)."""
 
     async def read(self, conversation_id: str, after_seq: int, limit: int = 500) -> ReadResult:
-        """Entries with seq > ``after_seq``, oldest first, at most ``limit``."""
+        """Entries with seq > ``after_seq``, oldest first, at most ``limit``,
+        with the log's epoch."""
 
     async def read_before(self, conversation_id: str, before_seq: int, limit: int = 50) -> ReadResult:
         """Entries with seq < ``before_seq`` (0 = from the newest), in ascending
         order, the newest ``limit`` of them: for paging history backwards."""
 
+    async def log_epochs(self, conversation_ids: Sequence[str]) -> dict[str, str]:
+        """The epoch of each conversation's log. A log's epoch changes whenever
+        its history may have been lost (the Redis engine: the server restarted
+        or failed over since it was written); seqs compare only within one."""
+
+    async def settle(self, conversation_id: str) -> None:
+        """Log this conversation's transitions that are not logged yet (their
+        node died between the Redis engine's two steps), so that its log and
+        its appends' checks catch up with its state now."""
+
+    async def complete_transitions(self, now: float, older_than: float) -> int:
+        """Log the events of transitions left half-done more than
+        ``older_than`` seconds before ``now`` (a node died between the Redis
+        engine's two steps); returns how many conversations it completed."""
+
     # --- queues ---------------------------------------------------------------
     async def queue(self, skill: str) -> list[Conversation]:
-        """Queued conversations of a skill group in queue order: priority
-        first (higher first), then longest waiting; front-of-queue requeues
-        come before all others."""
+        """Queued conversations of a skill group in queue order: by
+        ``queue_key``, then conversation id."""
 
     async def queued_skills(self) -> list[str]:
         """Skill groups that have at least one queued conversation."""
@@ -224,7 +245,7 @@ class Store(Protocol):
         """Per agent: ``{"load": int, "last_assigned_at": float, "status": str}``."""
 
     async def set_agent_status(self, agent_id: str, status: str) -> None:
-        """Set online / away / offline. Raises ``StoreError('unknown_agent')``."""
+        """Set online / away / offline. Raises ``ChatdError('unknown_agent')``."""
 
     async def touch_presence(self, agent_id: str, node_id: str, expires_at: float) -> None:
         """Record that ``agent_id`` has a live connection on ``node_id`` until
@@ -234,6 +255,16 @@ class Store(Protocol):
 
     async def connected_agents(self, now: float) -> set[str]:
         """Agents with at least one unexpired presence."""
+
+    # --- the routing lease --------------------------------------------------------
+    async def claim_routing(self, node_id: str, lease_seconds: float, now: float) -> bool:
+        """Take the routing lease for ``lease_seconds``, or renew it when
+        ``node_id`` holds it; False while another node holds it. One routing
+        worker routes at a time; the lease passes on when its holder stops
+        renewing it (it died) or releases it."""
+
+    async def release_routing(self, node_id: str) -> None:
+        """Give the lease up, if ``node_id`` holds it (a drain)."""
 
     # --- routing explanations -------------------------------------------------
     async def add_routing_record(self, conversation_id: str, record: dict[str, Any],
@@ -330,6 +361,11 @@ def visitor_channel(site_key: str, visitor_id: str) -> str:
 def supervisor_channel() -> str:
     """Channel for floor-wide changes (queues, agent states)."""
     return "floor"
+
+
+def router_channel() -> str:
+    """Channel every node follows: news for whichever node routes now."""
+    return "router"
 
 
 def pack_publication(kind: str, payload: dict[str, Any]) -> bytes:

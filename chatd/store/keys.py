@@ -59,24 +59,46 @@ class Keys:
         return self._conv(conversation_id, "dedupe")
 
     def mirror(self, conversation_id: str) -> str:
-        """HASH: ``state`` (copy of the record's state, checked by appends),
-        ``tn`` (newest transition whose event is logged), ``t<n>`` (its seq)."""
+        """HASH: ``state``, ``owner`` and ``visitor`` (copies of the record's,
+        checked by appends), ``tn`` (newest transition whose event is logged),
+        ``t<n>`` (its seq), ``epoch`` and ``run`` (the log's epoch and the Redis
+        run id it belongs to, see lua/include/log_epoch.lua)."""
         return self._conv(conversation_id, "state")
 
     # --- routing and profiles, slot {rt} -------------------------------------
+    @property
+    def conversation_prefix(self) -> str:
+        return f"{self.rt}conv:"
+
     def conversation(self, conversation_id: str) -> str:
-        """HASH: the Conversation record's fields plus ``tn`` (transition counter)."""
-        return f"{self.rt}conv:{conversation_id}"
+        """HASH: the Conversation record's fields plus ``tn`` (transition
+        counter) and ``op`` (the last transition's op id, for retries)."""
+        return self.conversation_prefix + conversation_id
 
     @property
     def routing_clock(self) -> str:
         """STRING counter: the number of every routing change, one total order across nodes."""
         return f"{self.rt}clock"
 
+    @property
+    def pending_prefix(self) -> str:
+        return f"{self.rt}pending:"
+
     def pending_events(self, conversation_id: str) -> str:
-        """LIST: the newest transitions' event records, replayed into the log
-        by the next transition if a node died between the two steps."""
-        return f"{self.rt}pending:{conversation_id}"
+        """ZSET event record by transition number: transitions whose events
+        are not known to be logged yet; logged by the next transition or the
+        sweep if a node died between the two steps, dropped once acknowledged."""
+        return self.pending_prefix + conversation_id
+
+    @property
+    def routing_lease(self) -> str:
+        """STRING with a TTL: the node whose routing worker routes now."""
+        return f"{self.rt}router_lease"
+
+    @property
+    def unlogged(self) -> str:
+        """ZSET conversation id by time: conversations with pending event records (what the sweep looks at)."""
+        return f"{self.rt}unlogged"
 
     def records(self, kind: str) -> str:
         """HASH key -> msgpack record of one kind of configuration (skill groups, schedules, ...)."""
@@ -93,6 +115,10 @@ class Keys:
     def visitor_conversations(self, site_key: str, visitor_id: str) -> str:
         """ZSET conversation id by created_at: a visitor's conversations."""
         return f"{self.rt}vconv:{site_key}:{visitor_id}"
+
+    def visitor_open(self, site_key: str, visitor_id: str) -> str:
+        """STRING: the visitor's newest conversation id, so one start at a time creates one."""
+        return f"{self.rt}vopen:{site_key}:{visitor_id}"
 
     def visitor(self, site_key: str, visitor_id: str) -> str:
         """HASH attribute -> msgpack value: a visitor's profile."""
@@ -111,7 +137,7 @@ class Keys:
         return f"{self.rt}queue:"
 
     def queue(self, skill: str) -> str:
-        """ZSET conversation id by queue_score (see chatd.store.lifecycle)."""
+        """ZSET conversation id by queue key (chatd.conversation.queue_key): the queue order itself."""
         return self.queue_prefix + skill
 
     @property

@@ -1,30 +1,25 @@
 """What applying a :class:`~chatd.store.base.Transition` means, shared by both
 engines so that they agree to the byte: the assignment shorthand, the data of
-an event entry, the queue order and the decoding of stored log entries.
+an event entry, who may send, and the decoding of stored log entries.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from chatd.conversation import takes_part
+from chatd.errors import ChatdError
 from chatd.model import AssignResult, LogEntry
-from chatd.store.base import StoreError, Transition
+from chatd.store.base import Transition
 
 __all__ = [
-    "PRIORITY_LIMIT",
     "assignment",
     "entry_from_fields",
     "event_data",
-    "queue_score",
+    "may_send",
     "refusal",
     "try_assign",
 ]
-
-# Priorities are clamped to +-PRIORITY_LIMIT for ordering (see queue_score).
-PRIORITY_LIMIT = 500
-_BAND = 2 * PRIORITY_LIMIT + 1  # priority slots per band
-_MS_SPAN = 4_000_000_000_000  # milliseconds since the epoch fit below this until 2096
-
 
 def assignment(agent_id: str, allowed_from: tuple[str, ...],
                data: dict[str, Any] | None = None) -> Transition:
@@ -43,7 +38,7 @@ async def try_assign(store: Any, conversation_id: str, agent_id: str, now: float
         return AssignResult(False, "unknown_agent")
     try:
         conv, _ = await store.transition(conversation_id, assignment(agent_id, allowed_from, data), now)
-    except StoreError as exc:
+    except ChatdError as exc:
         return AssignResult(False, exc.code)
     return AssignResult(True, "", conv)
 
@@ -58,20 +53,15 @@ def event_data(change_data: dict[str, Any] | None, state: str, agent_id: str, sk
     return data
 
 
-def queue_score(priority: int, queued_at: float, front: bool) -> int:
-    """A queued conversation's rank; lower ranks are served first.
-
-    ``(band * 1001 + 500 - clamp(priority)) * 4e12 + queued_at_ms`` where
-    ``band`` is 0 for front-of-queue requeues and 1 otherwise. So: front band
-    first, then higher priority, then longer waiting. The largest value is
-    below 2**53, so the rank is exact as a Redis sorted-set score (a double);
-    ties (same millisecond) are broken by conversation id in both engines.
-    ``transition.lua`` computes the same formula.
-    """
-    clamped = max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, priority))
-    slot = (0 if front else _BAND) + PRIORITY_LIMIT - clamped
-    millis = max(0, min(_MS_SPAN - 1, int(queued_at * 1000 + 0.5)))
-    return slot * _MS_SPAN + millis
+def may_send(role: str, sender_id: str, *, state: str, owner: str, visitor_id: str) -> bool:
+    """Whether a message from ``sender_id`` may enter the conversation's log
+    now: an agent's only while it is offered or assigned to them, a visitor's
+    only into their own conversation; the bot's and the system's always."""
+    if role == "agent":
+        return takes_part("agent", sender_id, state=state, owner=owner)
+    if role == "visitor":
+        return sender_id == visitor_id
+    return True
 
 
 def entry_from_fields(conversation_id: str, seq: int, fields: dict[str, Any]) -> LogEntry:
@@ -92,13 +82,6 @@ def entry_from_fields(conversation_id: str, seq: int, fields: dict[str, Any]) ->
     )
 
 
-def refusal(code: str) -> StoreError:
+def refusal(code: str) -> ChatdError:
     """The error for a refusal code reported by a script."""
-    messages = {
-        "unknown_conversation": "no such conversation",
-        "conversation_closed": "the conversation is closed",
-        "bad_state": "the conversation is not in a state that allows this",
-        "at_capacity": "the agent already holds as many conversations as allowed",
-        "unknown_agent": "no such agent",
-    }
-    return StoreError(code, messages.get(code, code))
+    return ChatdError(code)

@@ -13,23 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import msgpack
+
+from chatd.errors import ChatdError
 from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
 from chatd.store.base import (
     EXTRA_FIELDS,
     ROUTING_RECORDS_KEPT,
     PublicationHandler,
-    StoreError,
     Transition,
     check_kind,
     conversation_channel,
     pack_publication,
 )
-from chatd.store.lifecycle import event_data, queue_score, refusal, try_assign
+from chatd.store.lifecycle import event_data, may_send, try_assign
 
 __all__ = ["MemoryBroker", "MemoryStore"]
 
@@ -71,12 +74,18 @@ class MemoryBroker:
         self._channels.clear()
 
 
+def _copy_agent(agent: Agent) -> Agent:
+    """A copy sharing nothing mutable with the stored one (the skills map)."""
+    return Agent(agent.agent_id, agent.name, agent.role, agent.password_hash, dict(agent.skills), agent.capacity,
+                 agent.status)
+
+
 @dataclass(slots=True)
 class _Log:
     """One conversation's log: entries by seq from ``first`` to ``last``."""
 
     entries: dict[int, LogEntry] = field(default_factory=dict)
-    dedupe: dict[str, int] = field(default_factory=dict)  # client_msg_id -> seq, for kept entries
+    dedupe: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (role, sender, client_msg_id) -> seq
     first: int = 1
     last: int = 0
 
@@ -104,9 +113,13 @@ class MemoryStore:
         self._conversations: dict[str, Conversation] = {}
         self._by_visitor: dict[tuple[str, str], list[str]] = {}
         self._logs: dict[str, _Log] = {}
-        self._queues: dict[str, dict[str, int]] = {}  # skill -> conversation -> queue_score
+        self._queues: dict[str, dict[str, float]] = {}  # skill -> conversation -> queue key
+        self._open: dict[tuple[str, str], str] = {}  # (site, visitor) -> their newest conversation
+        self._by_state: dict[str, set[str]] = {}  # state -> conversations in it
+        self._epoch = secrets.token_hex(4)  # history lives as long as the process: one epoch
+        self._lease = ("", 0.0)  # (node holding the routing lease, until)
         self._presence: dict[tuple[str, str], float] = {}  # (agent, node) -> expires at
-        self._routing: dict[str, list[dict[str, Any]]] = {}
+        self._routing: dict[str, list[bytes]] = {}  # msgpack, as the Redis engine keeps them
         self._records: dict[str, dict[str, dict[str, Any]]] = {}
         self._tick = 0  # numbers routing changes in order
         self._samples: dict[tuple[str, str], list[float]] = {}
@@ -120,14 +133,14 @@ class MemoryStore:
 
     # --- agents, sites, tokens ------------------------------------------------
     async def put_agent(self, agent: Agent) -> None:
-        self._agents[agent.agent_id] = Agent.from_dict(agent.to_dict())
+        self._agents[agent.agent_id] = _copy_agent(agent)
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         agent = self._agents.get(agent_id)
-        return None if agent is None else Agent.from_dict(agent.to_dict())
+        return None if agent is None else _copy_agent(agent)
 
     async def list_agents(self) -> list[Agent]:
-        return [Agent.from_dict(self._agents[k].to_dict()) for k in sorted(self._agents)]
+        return [_copy_agent(self._agents[k]) for k in sorted(self._agents)]
 
     async def delete_agent(self, agent_id: str) -> bool:
         self._last_assigned.pop(agent_id, None)
@@ -169,15 +182,26 @@ class MemoryStore:
         return copy.deepcopy(self._visitors.get((site_key, visitor_id), {}))
 
     # --- conversations --------------------------------------------------------
-    async def create_conversation(self, conversation: Conversation) -> Conversation:
+    async def start_conversation(self, conversation: Conversation, queue: Transition | None,
+                                 now: float) -> tuple[Conversation, bool]:
+        visitor = (conversation.site_key, conversation.visitor_id)
+        open_id = self._open.get(visitor)
+        if open_id is not None and self._conversations[open_id].state != "closed":
+            return replace(self._conversations[open_id]), False
         cid = conversation.conversation_id
         if cid in self._conversations:
-            raise StoreError("bad_state", f"conversation {cid} already exists")
+            raise ChatdError("bad_state", f"conversation {cid} already exists")
         stored = replace(conversation, state="open", agent_id="")
+        if queue is not None:
+            self._check(stored, queue)
         self._conversations[cid] = stored
-        self._by_visitor.setdefault((stored.site_key, stored.visitor_id), []).append(cid)
+        self._by_state.setdefault("open", set()).add(cid)
+        self._by_visitor.setdefault(visitor, []).append(cid)
+        self._open[visitor] = cid
         self._logs[cid] = _Log()
-        return replace(stored)
+        if queue is not None:
+            self._apply(stored, queue, now)
+        return replace(stored), True
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         found = self._conversations.get(conversation_id)
@@ -197,26 +221,35 @@ class MemoryStore:
         return self._copies(self._oldest_first(self._active.get(agent_id, ())))
 
     async def list_conversations(self, states: Iterable[str] = ("queued", "assigned")) -> list[Conversation]:
-        wanted = set(states)
-        ids = [cid for cid, c in self._conversations.items() if c.state in wanted]
+        ids = [cid for state in set(states) for cid in self._by_state.get(state, ())]
         return self._copies(self._oldest_first(ids))
 
     async def transition(self, conversation_id: str, change: Transition, now: float) -> tuple[Conversation, LogEntry]:
-        if not EXTRA_FIELDS.issuperset(change.fields or ()):
-            raise ValueError(f"a transition may only set {sorted(EXTRA_FIELDS)}")
         conv = self._conversations.get(conversation_id)
         if conv is None:
-            raise refusal("unknown_conversation")
+            raise ChatdError("unknown_conversation")
+        self._check(conv, change)
+        entry = self._apply(conv, change, now)
+        return replace(conv), entry
+
+    def _check(self, conv: Conversation, change: Transition) -> None:
+        """Raise the refusal of ``change``, if any; nothing is changed."""
+        if not EXTRA_FIELDS.issuperset(change.fields or ()):
+            raise ValueError(f"a transition may only set {sorted(EXTRA_FIELDS)}")
         if conv.state not in change.allowed_from:
-            raise refusal("bad_state")
-        old_owner, new_owner = conv.agent_id, change.agent_id
-        if new_owner and new_owner != old_owner:
+            raise ChatdError("bad_state")
+        new_owner = change.agent_id
+        if new_owner and new_owner != conv.agent_id:
             agent = self._agents.get(new_owner)
             if agent is None:
-                raise refusal("unknown_agent")
+                raise ChatdError("unknown_agent")
             if len(self._active.get(new_owner, ())) >= agent.capacity:
-                raise refusal("at_capacity")
-        # Nothing below can fail: the change is applied whole.
+                raise ChatdError("at_capacity")
+
+    def _apply(self, conv: Conversation, change: Transition, now: float) -> LogEntry:
+        """Apply a checked change whole, and log its event."""
+        conversation_id = conv.conversation_id
+        old_owner, new_owner = conv.agent_id, change.agent_id
         if new_owner != old_owner:
             if old_owner:
                 self._active.get(old_owner, set()).discard(conversation_id)
@@ -233,27 +266,28 @@ class MemoryStore:
             conv.priority = change.priority
         if change.queue == "add":
             conv.queued_at = now
-            score = queue_score(conv.priority, now, change.queue_front)
-            self._queues.setdefault(conv.skill, {})[conversation_id] = score
+            self._queues.setdefault(conv.skill, {})[conversation_id] = change.queue_key
         self._tick += 1
+        if change.to_state != conv.state:
+            self._by_state[conv.state].discard(conversation_id)
+            self._by_state.setdefault(change.to_state, set()).add(conversation_id)
         conv.state = change.to_state
         if change.to_state == "closed":
             conv.closed_at = now
         for name, value in (change.fields or {}).items():
             setattr(conv, name, value)
         if change.routing_record is not None:
-            await self.add_routing_records([(conversation_id, change.routing_record)])
-        entry = self._add_entry(conversation_id, "event", change.actor_role, change.actor_id, change.event, now, "",
-                                event_data(change.data, conv.state, conv.agent_id, conv.skill, self._tick))
-        return replace(conv), entry
+            self._keep_routing_record(conversation_id, change.routing_record, ROUTING_RECORDS_KEPT)
+        return self._add_entry(conversation_id, "event", change.actor_role, change.actor_id, change.event, now, "",
+                               event_data(change.data, conv.state, conv.agent_id, conv.skill, self._tick))
 
     async def transition_many(self, changes: Sequence[tuple[str, Transition]],
-                              now: float) -> list[tuple[Conversation, LogEntry] | StoreError]:
-        results: list[tuple[Conversation, LogEntry] | StoreError] = []
+                              now: float) -> list[tuple[Conversation, LogEntry] | ChatdError]:
+        results: list[tuple[Conversation, LogEntry] | ChatdError] = []
         for conversation_id, change in changes:
             try:
                 results.append(await self.transition(conversation_id, change, now))
-            except StoreError as exc:
+            except ChatdError as exc:
                 results.append(exc)
         return results
 
@@ -272,14 +306,17 @@ class MemoryStore:
                      data: dict[str, Any] | None = None) -> AppendResult:
         conv = self._conversations.get(conversation_id)
         if conv is None:
-            raise refusal("unknown_conversation")
+            raise ChatdError("unknown_conversation")
         log = self._logs[conversation_id]
-        if client_msg_id:
-            first = log.dedupe.get(client_msg_id)
+        dedupe = (sender_role, sender_id, client_msg_id) if client_msg_id else None
+        if dedupe is not None:
+            first = log.dedupe.get(dedupe)
             if first is not None:
                 return AppendResult(first, log.entries[first].ts, True)
         if conv.state == "closed":
-            raise refusal("conversation_closed")
+            raise ChatdError("conversation_closed")
+        if not may_send(sender_role, sender_id, state=conv.state, owner=conv.agent_id, visitor_id=conv.visitor_id):
+            raise ChatdError("forbidden")
         entry = self._add_entry(conversation_id, kind, sender_role, sender_id, body, now, client_msg_id,
                                 copy.deepcopy(data) if data else {})
         return AppendResult(entry.seq, entry.ts, False)
@@ -292,31 +329,40 @@ class MemoryStore:
                          client_msg_id, data)
         log.entries[entry.seq] = entry
         if client_msg_id:
-            log.dedupe[client_msg_id] = entry.seq
+            log.dedupe[(sender_role, sender_id, client_msg_id)] = entry.seq
         while log.last - log.first + 1 > self._retention:
             dropped = log.entries.pop(log.first)
             if dropped.client_msg_id:
-                log.dedupe.pop(dropped.client_msg_id, None)
+                log.dedupe.pop((dropped.sender_role, dropped.sender_id, dropped.client_msg_id), None)
             log.first += 1
         self._broker.deliver(conversation_channel(conversation_id),
-                             pack_publication("entry", {"entry": entry.to_dict()}))
+                             pack_publication("entry", {"entry": {**entry.to_dict(), "epoch": self._epoch}}))
         return entry
 
     def _result(self, log: _Log, start: int, stop: int) -> ReadResult:
         entries = [log.entries[seq] for seq in range(start, stop + 1)]
-        return ReadResult(entries, log.first if log.entries else 0, log.last)
+        return ReadResult(entries, log.first if log.entries else 0, log.last, self._epoch)
+
+    async def log_epochs(self, conversation_ids: Sequence[str]) -> dict[str, str]:
+        return {cid: self._epoch for cid in conversation_ids if cid in self._logs}
+
+    async def complete_transitions(self, now: float, older_than: float) -> int:
+        return 0  # a transition here is one step: none is ever left half-done
+
+    async def settle(self, conversation_id: str) -> None:
+        return None
 
     async def read(self, conversation_id: str, after_seq: int, limit: int = 500) -> ReadResult:
         log = self._logs.get(conversation_id)
         if log is None:
-            return ReadResult([], 0, 0)
+            return ReadResult([], 0, 0, self._epoch)
         start = max(after_seq + 1, log.first)
         return self._result(log, start, min(log.last, start + limit - 1))
 
     async def read_before(self, conversation_id: str, before_seq: int, limit: int = 50) -> ReadResult:
         log = self._logs.get(conversation_id)
         if log is None:
-            return ReadResult([], 0, 0)
+            return ReadResult([], 0, 0, self._epoch)
         stop = log.last if before_seq <= 0 else min(log.last, before_seq - 1)
         return self._result(log, max(log.first, stop - limit + 1), stop)
 
@@ -344,7 +390,7 @@ class MemoryStore:
             raise ValueError(f"agent status must be one of {AGENT_STATUSES}, not {status!r}")
         agent = self._agents.get(agent_id)
         if agent is None:
-            raise refusal("unknown_agent")
+            raise ChatdError("unknown_agent")
         agent.status = status
 
     async def touch_presence(self, agent_id: str, node_id: str, expires_at: float) -> None:
@@ -361,6 +407,17 @@ class MemoryStore:
             del self._presence[key]
         return {agent_id for agent_id, _ in self._presence}
 
+    async def claim_routing(self, node_id: str, lease_seconds: float, now: float) -> bool:
+        holder, until = self._lease
+        if holder in ("", node_id) or now >= until:
+            self._lease = (node_id, now + lease_seconds)
+            return True
+        return False
+
+    async def release_routing(self, node_id: str) -> None:
+        if self._lease[0] == node_id:
+            self._lease = ("", 0.0)
+
     # --- routing explanations -----------------------------------------------------
     async def add_routing_record(self, conversation_id: str, record: dict[str, Any],
                                  keep: int = ROUTING_RECORDS_KEPT) -> None:
@@ -369,13 +426,16 @@ class MemoryStore:
     async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]],
                                   keep: int = ROUTING_RECORDS_KEPT) -> None:
         for conversation_id, record in records:
-            kept = self._routing.setdefault(conversation_id, [])
-            kept.append(copy.deepcopy(record))
-            if len(kept) > keep:
-                del kept[:len(kept) - max(keep, 0)]
+            self._keep_routing_record(conversation_id, record, keep)
+
+    def _keep_routing_record(self, conversation_id: str, record: dict[str, Any], keep: int) -> None:
+        kept = self._routing.setdefault(conversation_id, [])
+        kept.append(msgpack.packb(record, use_bin_type=True))
+        if len(kept) > keep:
+            del kept[:len(kept) - max(keep, 0)]
 
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
-        return copy.deepcopy(self._routing.get(conversation_id, []))
+        return [msgpack.unpackb(raw, raw=False, strict_map_key=False) for raw in self._routing.get(conversation_id, [])]
 
     # --- configuration records and samples ---------------------------------------
     async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:

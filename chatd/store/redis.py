@@ -5,47 +5,66 @@ touches several keys is one Lua script from ``lua/`` (or one MULTI/EXEC when it
 has no condition), and reads are batched in pipelines.
 
 **Appending** is one script in the conversation's slot: check the state
-mirror, dedupe ``client_msg_id``, INCR the seq, XADD ``<seq>-1``, trim, and
-PUBLISH, in one round trip. The entry is encoded once, in Python; the script
-only splices the seq into the publication (see ``append.lua``). Dedupe ids live
-exactly as long as their entries: they are deleted by the trim that drops the
-entry, so dedupe memory is bounded by the retention.
+mirror (state, owner, visitor), dedupe on ``(sender, client_msg_id)``, INCR
+the seq, XADD ``<seq>-1``, trim, and PUBLISH, in one round trip. The entry is
+encoded once, in Python; the script only splices the seq and the log's epoch
+into the publication (see ``append.lua``). Dedupe keys live exactly as long as
+their entries: the trim that drops an entry deletes its key.
 
 **Transitions** touch two slots, so they run two scripts:
 
 1. ``transition.lua`` in ``{rt}``: compare-and-set on the state, loads, queues,
-   indexes, and a numbered *event record* pushed on the conversation's pending
-   list (the newest few kept). It returns that list.
+   indexes, and a numbered *event record* added to the conversation's pending
+   set (and the conversation to the ``unlogged`` index). It returns every
+   pending record.
 2. ``append.lua`` in ``{c:<id>}``: log every returned record whose number is
    above the mirror's ``tn`` (applied numbers are skipped, so this step is
    idempotent), in number order, each one moving the state mirror.
 
 Step 2 replays earlier records too, so two transitions racing on one
-conversation log their events in the order their first steps ran, and the
-mirror ends in the record's final state. If a node dies between the steps, the
+conversation log their events in the order their first steps ran. The
+newest number logged is acknowledged with this node's next routing script
+call, which drops the logged records. If a node dies between the steps, the
 change holds but its event is missing from the log (and appends still see the
-old state) until the next transition of that conversation replays it. That
-window is one round trip long.
+old state) until the conversation's next transition, or the routing worker's
+sweep (:meth:`RedisStore.complete_transitions`), logs it: a few seconds at
+most, and the log stays in one order throughout.
+
+**Faults.** Every call is safe to repeat: appends dedupe, transitions carry
+an op id the script recognises, log steps are numbered, reads read. So each
+call is retried across a lost connection (a Redis restart, a failover, the
+AOF still loading) for up to ``retry_seconds``; only then does it fail, with
+``ChatdError("unavailable")``. Each log carries an *epoch* that is renewed
+when the server holding it is not the one that last wrote it
+(``lua/include/log_epoch.lua``), so a client never trusts seqs across a
+possible loss of history.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
+from chatd.errors import ChatdError
 from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
 from chatd.store.base import (
     EXTRA_FIELDS,
     ROUTING_RECORDS_KEPT,
     Engine,
-    StoreError,
     Transition,
     check_kind,
     conversation_channel,
@@ -57,21 +76,25 @@ from chatd.store.redis_wire import WaitingConnectionPool, pool_options
 
 __all__ = ["RedisStore", "open_redis_engine"]
 
-PENDING_EVENTS_KEPT = 8  # event records kept for replay (concurrent transitions tolerated)
 # Changes per transition script call: one call runs alone on the server, so
 # it is kept to a millisecond or two.
 TRANSITIONS_PER_CALL = 50
 READS_PER_CALL = 500  # conversation hashes read per script call
+RETRY_SECONDS = 5.0  # how long a call keeps trying across a lost connection (a restart takes a second or two)
+SWEEP_LIMIT = 200  # half-done transitions completed per sweep
 _LUA = Path(__file__).with_name("lua")
+# What a lost or not yet usable connection raises (BusyLoadingError, while the
+# AOF loads, is a ConnectionError; ReadOnlyError, from a replica during a failover).
+_RETRYABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, ConnectionError, OSError)
 _CONVERSATION_TYPES = {f.name: str(f.type) for f in dataclass_fields(Conversation)}
 _TIMES = frozenset(name for name, kind in _CONVERSATION_TYPES.items() if kind == "float")
 # stored field name -> (Conversation field, decoder of the stored bytes)
 _CONVERSATION_DECODERS: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {
     name.encode(): (name, {"float": float, "int": int}.get(kind, bytes.decode))
     for name, kind in _CONVERSATION_TYPES.items()}
-# {"type": "entry", "entry": {<9 pairs>: "conversation_id" first, then the stored 7, then "seq"}}
+# {"type": "entry", "entry": {<10 pairs>: "conversation_id" first, the stored 7, "seq", "epoch"}}
 _PUBLICATION_HEAD = b"".join((b"\x82", msgpack.packb("type"), msgpack.packb("entry"), msgpack.packb("entry"),
-                              b"\x89", msgpack.packb("conversation_id")))
+                              b"\x8a", msgpack.packb("conversation_id")))
 
 
 def _pack(value: Any) -> bytes:
@@ -133,20 +156,55 @@ def _agent(profile: bytes, status: bytes | None) -> Agent:
     return agent
 
 
+def _script(name: str, *includes: str) -> str:
+    """A script's source, with the shared code it uses prepended."""
+    return "".join((_LUA / "include" / f"{include}.lua").read_text() for include in includes) + \
+        (_LUA / f"{name}.lua").read_text()
+
+
+def _retried(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Run a store method again across a lost connection (see the module docs)."""
+    @functools.wraps(method)
+    async def call(self: RedisStore, *args: Any, **kwargs: Any) -> Any:
+        return await self._retrying(method, self, *args, **kwargs)
+    return call
+
+
 class RedisStore:
     """The :class:`~chatd.store.base.Store` contract on Redis (see module docs)."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, *, log_retention: int = 10_000) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, *, log_retention: int = 10_000,
+                 retry_seconds: float = RETRY_SECONDS) -> None:
         if log_retention < 1:
             raise ValueError("log_retention must be at least 1")
         self._redis = client
         self._keys = keys
         self._retention = str(log_retention)
-        self._append = client.register_script((_LUA / "append.lua").read_text())
-        self._transition = client.register_script((_LUA / "transition.lua").read_text())
-        self._read_conversations = client.register_script((_LUA / "read_conversations.lua").read_text())
-        self._create = client.register_script((_LUA / "create_conversation.lua").read_text())
-        self._agent_status = client.register_script((_LUA / "agent_status.lua").read_text())
+        self.retry_seconds = retry_seconds
+        self._append = client.register_script(_script("append", "log_epoch"))
+        self._read_log = client.register_script(_script("read_log", "log_epoch"))
+        self._log_epoch = client.register_script(_script("log_epoch", "log_epoch"))
+        self._transition = client.register_script(_script("transition", "routing_change"))
+        self._start = client.register_script(_script("start_conversation", "routing_change"))
+        self._unlogged = client.register_script(_script("unlogged", "routing_change"))
+        self._read_conversations = client.register_script(_script("read_conversations"))
+        self._agent_status = client.register_script(_script("agent_status"))
+        self._routing_lease = client.register_script(_script("routing_lease"))
+        # conversation id -> newest transition number this node saw logged, not yet told to {rt}
+        self._acks: dict[str, int] = {}
+
+    async def _retrying(self, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_seconds
+        delay = 0.05
+        while True:
+            try:
+                return await method(*args, **kwargs)
+            except _RETRYABLE as exc:
+                if loop.time() + delay > deadline:
+                    raise ChatdError("unavailable", f"Redis is unreachable: {exc}") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     # --- liveness -------------------------------------------------------------
     async def ping(self) -> bool:
@@ -159,6 +217,7 @@ class RedisStore:
         await self._redis.aclose()
 
     # --- agents, sites, tokens ------------------------------------------------
+    @_retried
     async def put_agent(self, agent: Agent) -> None:
         profile = agent.to_dict()
         status = profile.pop("status")
@@ -167,6 +226,7 @@ class RedisStore:
             pipe.hset(self._keys.agent_status, agent.agent_id, status)
             await pipe.execute()
 
+    @_retried
     async def get_agent(self, agent_id: str) -> Agent | None:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hget(self._keys.agents, agent_id)
@@ -174,6 +234,7 @@ class RedisStore:
             profile, status = await pipe.execute()
         return None if profile is None else _agent(profile, status)
 
+    @_retried
     async def list_agents(self) -> list[Agent]:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(self._keys.agents)
@@ -181,6 +242,7 @@ class RedisStore:
             profiles, statuses = await pipe.execute()
         return [_agent(profiles[k], statuses.get(k)) for k in sorted(profiles)]
 
+    @_retried
     async def delete_agent(self, agent_id: str) -> bool:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self._keys.agents, agent_id)
@@ -189,29 +251,36 @@ class RedisStore:
             removed, _, _ = await pipe.execute()
         return bool(removed)
 
+    @_retried
     async def put_site(self, site: Site) -> None:
         await self._redis.hset(self._keys.sites, site.site_key, _pack(site.to_dict()))
 
+    @_retried
     async def get_site(self, site_key: str) -> Site | None:
         raw = await self._redis.hget(self._keys.sites, site_key)
         return None if raw is None else Site.from_dict(_unpack(raw))
 
+    @_retried
     async def list_sites(self) -> list[Site]:
         raw = await self._redis.hgetall(self._keys.sites)
         return [Site.from_dict(_unpack(raw[k])) for k in sorted(raw)]
 
+    @_retried
     async def delete_site(self, site_key: str) -> bool:
         return bool(await self._redis.hdel(self._keys.sites, site_key))
 
+    @_retried
     async def revoke_token(self, token_id: str, expires_at: float, now: float) -> None:
         if expires_at > now:
             ttl_ms = max(1, math.ceil((expires_at - now) * 1000))
             await self._redis.set(self._keys.revoked(token_id), b"1", px=ttl_ms)
 
+    @_retried
     async def is_token_revoked(self, token_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.revoked(token_id)))
 
     # --- visitors -------------------------------------------------------------
+    @_retried
     async def update_visitor(self, site_key: str, visitor_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
         key = self._keys.visitor(site_key, visitor_id)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -221,29 +290,70 @@ class RedisStore:
             profile = (await pipe.execute())[-1]
         return {k.decode(): _unpack(v) for k, v in profile.items()}
 
+    @_retried
     async def get_visitor(self, site_key: str, visitor_id: str) -> dict[str, Any]:
         profile = await self._redis.hgetall(self._keys.visitor(site_key, visitor_id))
         return {k.decode(): _unpack(v) for k, v in profile.items()}
 
     # --- conversations --------------------------------------------------------
-    async def create_conversation(self, conversation: Conversation) -> Conversation:
+    def _routing_head(self, now: float, acks: Sequence[tuple[str, int]]) -> tuple[list[str], list[Any]]:
+        """The keys and arguments every routing script starts with
+        (``lua/include/routing_change.lua``), with acknowledgements."""
+        k = self._keys
+        keys = [k.agents, k.agent_last_assigned, k.queued_skills, k.routing_clock, k.unlogged]
+        args: list[Any] = [k.queue_prefix, k.active_prefix, k.state_index_prefix, _time(now), ROUTING_RECORDS_KEPT,
+                           k.conversation_prefix, k.pending_prefix, len(acks)]
+        for conversation_id, n in acks:
+            args += [conversation_id, n]
+        return keys, args
+
+    def _take_acks(self) -> list[tuple[str, int]]:
+        acks, self._acks = list(self._acks.items()), {}
+        return acks
+
+    def _keep_acks(self, acks: Sequence[tuple[str, int]]) -> None:
+        """Acknowledgements whose call failed go with the next one."""
+        for conversation_id, n in acks:
+            self._acks[conversation_id] = max(n, self._acks.get(conversation_id, 0))
+
+    @staticmethod
+    def _change_args(conversation_id: str, change: Transition, op: str) -> list[Any]:
+        own = [conversation_id, " ".join(change.allowed_from), change.to_state, change.agent_id,
+               change.skill or "", "" if change.priority is None else str(int(change.priority)),
+               change.queue, repr(float(change.queue_key)), change.event, change.actor_role,
+               change.actor_id, _pack(change.data or {}),
+               b"" if change.routing_record is None else _pack(change.routing_record),
+               op, *_extra_fields(change)]
+        return [len(own), *own]
+
+    @_retried
+    async def start_conversation(self, conversation: Conversation, queue: Transition | None,
+                                 now: float) -> tuple[Conversation, bool]:
         record = Conversation.from_dict({**conversation.to_dict(), "state": "open", "agent_id": ""})
         cid = record.conversation_id
+        k = self._keys
+        keys, args = self._routing_head(now, ())
+        keys += [k.conversation(cid), k.pending_events(cid), k.routing_records(cid),
+                 k.visitor_conversations(record.site_key, record.visitor_id),
+                 k.visitor_open(record.site_key, record.visitor_id)]
         fields: list[str] = []
         for name, value in record.to_dict().items():
             fields += [name, _time(value) if name in _TIMES else str(value)]
-        status = await self._create(
-            keys=[self._keys.conversation(cid), self._keys.visitor_conversations(record.site_key, record.visitor_id),
-                  self._keys.state_index("open")],
-            args=[cid, _time(record.created_at), *fields])
-        if status != b"ok":
-            raise StoreError("bad_state", f"conversation {cid} already exists")
-        # The mirror is written second: if this node dies in between, appends say
-        # unknown_conversation until the first transition writes it. HSETNX never
-        # overwrites a state a racing transition has already mirrored.
-        await self._redis.hsetnx(self._keys.mirror(cid), "state", "open")
-        return record
+        args += [cid, _time(record.created_at), len(fields) // 2, *fields]
+        if queue is not None:
+            args += self._change_args(cid, queue, "")
+        reply = await self._start(keys=keys, args=args)
+        if reply[0] == b"bad_state":
+            raise ChatdError("bad_state", f"conversation {cid} already exists")
+        started = _conversation(_pairs(reply[1]))
+        assert started is not None
+        # Log what is pending: the queued event of a new one, or whatever a
+        # crash left unlogged in the visitor's open one (a retry completes it).
+        await self._log(started.conversation_id, reply[2])
+        # "exists" with our own id: this is a retry of a start whose reply was lost.
+        return started, reply[0] == b"created" or started.conversation_id == cid
 
+    @_retried
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return _conversation(await self._redis.hgetall(self._keys.conversation(conversation_id)))
 
@@ -260,15 +370,18 @@ class RedisStore:
                     found.append(conversation)
         return found
 
+    @_retried
     async def visitor_conversations(self, site_key: str, visitor_id: str, limit: int = 20) -> list[Conversation]:
         if limit <= 0:
             return []
         ids = await self._redis.zrevrange(self._keys.visitor_conversations(site_key, visitor_id), 0, limit - 1)
         return await self._conversations(ids)
 
+    @_retried
     async def agent_conversations(self, agent_id: str) -> list[Conversation]:
         return await self._conversations(await self._redis.zrange(self._keys.active(agent_id), 0, -1))
 
+    @_retried
     async def list_conversations(self, states: Iterable[str] = ("queued", "assigned")) -> list[Conversation]:
         states = sorted(set(states))
         if not states:
@@ -281,95 +394,123 @@ class RedisStore:
         return await self._conversations(cid for _, cid in ranked)
 
     async def transition(self, conversation_id: str, change: Transition, now: float) -> tuple[Conversation, LogEntry]:
-        [(keys, args)] = self._transition_calls([(conversation_id, change)], now)
-        [reply] = await self._transition(keys=keys, args=args)
-        conversation, records = self._transitioned(reply)
-        keys, args, entry_fields = self._log_call(conversation_id, records)
-        return conversation, self._logged(conversation_id, await self._append(keys=keys, args=args), entry_fields)
+        [result] = await self.transition_many([(conversation_id, change)], now)
+        if isinstance(result, ChatdError):
+            raise result
+        return result
 
     async def transition_many(self, changes: Sequence[tuple[str, Transition]],
-                              now: float) -> list[tuple[Conversation, LogEntry] | StoreError]:
-        """Both steps of every transition, each step for all of them in one round trip."""
+                              now: float) -> list[tuple[Conversation, LogEntry] | ChatdError]:
+        """Both steps of every transition, each step for all of them in one
+        round trip. Each change gets its op id once, so retries apply it once."""
         if not changes:
             return []
-        calls = self._transition_calls(changes, now)
-        if len(calls) == 1:
-            replies = await self._transition(keys=calls[0][0], args=calls[0][1])
-        else:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    await self._transition(keys=keys, args=args, client=pipe)
-                replies = [reply for call_replies in await pipe.execute() for reply in call_replies]
-        results: list[Any] = []
-        for reply in replies:
-            try:
-                results.append(self._transitioned(reply))
-            except StoreError as exc:
-                results.append(exc)
-        done = [(i, cid) for i, ((cid, _), result) in enumerate(zip(changes, results, strict=True))
-                if not isinstance(result, StoreError)]
-        if not done:
-            return results
-        log_calls = [self._log_call(cid, results[i][1]) for i, cid in done]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for keys, args, _ in log_calls:
-                await self._append(keys=keys, args=args, client=pipe)
-            appended = await pipe.execute()
-        for (i, cid), (_, _, entry_fields), reply in zip(done, log_calls, appended, strict=True):
-            results[i] = (results[i][0], self._logged(cid, reply, entry_fields))
-        return results
+        ops = [secrets.token_hex(8) for _ in changes]
+        return await self._retrying(self._transition_many, changes, ops, now)
 
-    def _transition_calls(self, changes: Sequence[tuple[str, Transition]],
-                          now: float) -> list[tuple[list[str], list[Any]]]:
-        """Step 1 of transitions: the state changes and their pending event
-        records, ``TRANSITIONS_PER_CALL`` changes per script call."""
-        k = self._keys
+    async def _transition_many(self, changes: Sequence[tuple[str, Transition]], ops: Sequence[str],
+                               now: float) -> list[tuple[Conversation, LogEntry] | ChatdError]:
+        acks = self._take_acks()
         calls = []
         for start in range(0, len(changes), TRANSITIONS_PER_CALL):
-            keys = [k.agents, k.agent_last_assigned, k.queued_skills, k.routing_clock]
-            args: list[Any] = [k.queue_prefix, k.active_prefix, k.state_index_prefix, _time(now),
-                               PENDING_EVENTS_KEPT, ROUTING_RECORDS_KEPT]
-            for conversation_id, change in changes[start:start + TRANSITIONS_PER_CALL]:
-                keys += [k.conversation(conversation_id), k.pending_events(conversation_id),
-                         k.routing_records(conversation_id)]
-                own = [conversation_id, " ".join(change.allowed_from), change.to_state, change.agent_id,
-                       change.skill or "", "" if change.priority is None else str(int(change.priority)),
-                       change.queue, "1" if change.queue_front else "0", change.event, change.actor_role,
-                       change.actor_id, _pack(change.data or {}),
-                       b"" if change.routing_record is None else _pack(change.routing_record),
-                       *_extra_fields(change)]
-                args += [len(own), *own]
+            keys, args = self._routing_head(now, acks if start == 0 else ())
+            for (conversation_id, change), op in zip(changes[start:start + TRANSITIONS_PER_CALL],
+                                                     ops[start:start + TRANSITIONS_PER_CALL], strict=True):
+                keys += [self._keys.conversation(conversation_id), self._keys.pending_events(conversation_id),
+                         self._keys.routing_records(conversation_id)]
+                args += self._change_args(conversation_id, change, op)
             calls.append((keys, args))
-        return calls
-
-    @staticmethod
-    def _transitioned(reply: Sequence[Any]) -> tuple[Conversation, Sequence[bytes]]:
-        if reply[0] != b"ok":
-            raise refusal(reply[0].decode())
-        conversation = _conversation(_pairs(reply[1]))
-        assert conversation is not None
-        return conversation, reply[2]
+        try:
+            if len(calls) == 1:
+                replies = await self._transition(keys=calls[0][0], args=calls[0][1])
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for keys, args in calls:
+                        await self._transition(keys=keys, args=args, client=pipe)
+                    replies = [reply for call_replies in await pipe.execute() for reply in call_replies]
+        except BaseException:
+            self._keep_acks(acks)
+            raise
+        results: list[Any] = []
+        done = []
+        for (conversation_id, _), reply in zip(changes, replies, strict=True):
+            if reply[0] != b"ok":
+                results.append(refusal(reply[0].decode()))
+                continue
+            conversation = _conversation(_pairs(reply[1]))
+            assert conversation is not None
+            results.append(conversation)
+            done.append((len(results) - 1, conversation_id, reply[2]))
+        if done:
+            entries = await self._log_many([(cid, records) for _, cid, records in done])
+            for (i, _, _), entry in zip(done, entries, strict=True):
+                results[i] = (results[i], entry)
+        return results
 
     def _log_call(self, conversation_id: str,
-                  records: Sequence[bytes]) -> tuple[list[str], list[Any], dict[str, Any]]:
-        """Step 2 of a transition: log the pending event records (the last one
-        is this transition's); also returns this transition's entry fields."""
+                  records: Sequence[bytes]) -> tuple[list[str], list[Any], dict[str, Any] | None, int]:
+        """Step 2 of a transition: log the pending event records. Also returns
+        the newest record's entry fields (``None`` if it logs nothing) and number."""
         args: list[Any] = [self._retention, self._keys.channel(conversation_channel(conversation_id)),
                            _PUBLICATION_HEAD + _pack(conversation_id)]
-        entry_fields: dict[str, Any] = {}
+        entry_fields: dict[str, Any] | None = None
+        newest = 0
         for record in records:
-            n, event, state, agent_id, skill, role, actor, now, details, tick = msgpack.unpackb(record, raw=True)
+            n, event, state, agent_id, skill, role, actor, now, details, tick, _op, visitor = \
+                msgpack.unpackb(record, raw=True)
             state, agent_id, skill = state.decode(), agent_id.decode(), skill.decode()
-            entry_fields = {"kind": "event", "sender_role": role.decode(), "sender_id": actor.decode(),
-                            "body": event.decode(), "ts": float(now), "client_msg_id": "",
-                            "data": event_data(_unpack(details), state, agent_id, skill, tick)}
-            args += ["", n, state, _pack(entry_fields)]
-        return self._message_keys(conversation_id), args, entry_fields
+            entry_fields = None
+            if event:
+                entry_fields = {"kind": "event", "sender_role": role.decode(), "sender_id": actor.decode(),
+                                "body": event.decode(), "ts": float(now), "client_msg_id": "",
+                                "data": event_data(_unpack(details), state, agent_id, skill, tick)}
+            args += ["", n, state, agent_id, visitor.decode(), b"" if entry_fields is None else _pack(entry_fields)]
+            newest = n
+        return self._message_keys(conversation_id), args, entry_fields, newest
 
-    @staticmethod
-    def _logged(conversation_id: str, reply: Sequence[Any], entry_fields: dict[str, Any]) -> LogEntry:
-        _, seq, _, _ = reply
-        return entry_from_fields(conversation_id, int(seq), entry_fields)
+    async def _log(self, conversation_id: str, records: Sequence[bytes]) -> LogEntry | None:
+        [entry] = await self._log_many([(conversation_id, records)])
+        return entry
+
+    async def _log_many(self, pending: Sequence[tuple[str, Sequence[bytes]]]) -> list[Any]:
+        """Step 2 for several conversations in one round trip; the entry of
+        each one's newest record (``None`` when it logs nothing)."""
+        calls = [self._log_call(cid, records) for cid, records in pending if records]
+        if not calls:
+            return [None] * len(pending)
+        if len(calls) == 1:
+            replies = [await self._append(keys=calls[0][0], args=calls[0][1])]
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args, _, _ in calls:
+                    await self._append(keys=keys, args=args, client=pipe)
+                replies = await pipe.execute()
+        entries = iter(zip(calls, replies, strict=True))
+        found: list[Any] = []
+        for conversation_id, records in pending:
+            if not records:
+                found.append(None)
+                continue
+            (_, _, entry_fields, _), reply = next(entries)
+            _, seq, _, _, _, applied = reply
+            self._acks[conversation_id] = max(int(applied), self._acks.get(conversation_id, 0))
+            found.append(None if entry_fields is None else entry_from_fields(conversation_id, int(seq), entry_fields))
+        return found
+
+    @_retried
+    async def settle(self, conversation_id: str) -> None:
+        await self._log(conversation_id, await self._redis.zrange(self._keys.pending_events(conversation_id), 0, -1))
+
+    @_retried
+    async def complete_transitions(self, now: float, older_than: float) -> int:
+        keys, args = self._routing_head(now - older_than, acks := self._take_acks())
+        try:
+            found = await self._unlogged(keys=keys, args=[*args, SWEEP_LIMIT])
+        except BaseException:
+            self._keep_acks(acks)
+            raise
+        await self._log_many([(cid.decode(), records) for cid, records in found])
+        return len(found)
 
     async def assign(self, conversation_id: str, agent_id: str, now: float,
                      allowed_from: tuple[str, ...] = ("queued",), data: dict[str, Any] | None = None) -> AssignResult:
@@ -384,10 +525,16 @@ class RedisStore:
                      body: str, client_msg_id: str, now: float,
                      data: dict[str, Any] | None = None) -> AppendResult:
         stored = _stored_entry(kind, sender_role, sender_id, body, now, client_msg_id, data)
-        status, seq, duplicate, first_copy = await self._append(
-            keys=self._message_keys(conversation_id),
-            args=[self._retention, self._keys.channel(conversation_channel(conversation_id)),
-                  _PUBLICATION_HEAD + _pack(conversation_id), client_msg_id, "", "", stored])
+        # An entry without a client id gets an op id, so that a retry stores it once too.
+        dedupe = f"{sender_role}|{sender_id}|{client_msg_id}" if client_msg_id else "op|" + secrets.token_hex(8)
+        args = [self._retention, self._keys.channel(conversation_channel(conversation_id)),
+                _PUBLICATION_HEAD + _pack(conversation_id), dedupe, "", sender_role, sender_id, "", stored]
+        keys = self._message_keys(conversation_id)
+        try:
+            reply = await self._append(keys=keys, args=args)
+        except _RETRYABLE:
+            reply = await self._retrying(self._append, keys=keys, args=args)
+        status, seq, duplicate, first_copy, _, _ = reply
         if status != b"ok":
             raise refusal(status.decode())
         if duplicate:
@@ -395,23 +542,26 @@ class RedisStore:
             return AppendResult(int(seq), ts, True)
         return AppendResult(int(seq), float(now), False)
 
+    @_retried
     async def _read(self, conversation_id: str, low: str, high: str, limit: int, newest: bool) -> ReadResult:
-        log = self._keys.log(conversation_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if newest:
-                pipe.xrevrange(log, max=high, min=low, count=max(limit, 1))
-            else:
-                pipe.xrange(log, min=low, max=high, count=max(limit, 1))
-            pipe.xrange(log, count=1)
-            pipe.get(self._keys.seq(conversation_id))
-            rows, first, last = await pipe.execute()
-        if limit <= 0:
-            rows = []
-        elif newest:
+        k = self._keys
+        epoch, first_seq, last_seq, rows = await self._read_log(
+            keys=[k.seq(conversation_id), k.log(conversation_id), k.mirror(conversation_id)],
+            args=[low, high, max(limit, 0), "1" if newest else "0"])
+        if newest:
             rows.reverse()
-        entries = [_entry(conversation_id, stream_id, fields) for stream_id, fields in rows]
-        first_seq = int(first[0][0].split(b"-", 1)[0]) if first else 0
-        return ReadResult(entries, first_seq, int(last or 0))
+        entries = [_entry(conversation_id, stream_id, _pairs(fields)) for stream_id, fields in rows]
+        return ReadResult(entries, int(first_seq), int(last_seq), epoch.decode())
+
+    @_retried
+    async def log_epochs(self, conversation_ids: Sequence[str]) -> dict[str, str]:
+        if not conversation_ids:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for cid in conversation_ids:
+                await self._log_epoch(keys=[self._keys.mirror(cid)], args=[], client=pipe)
+            epochs = await pipe.execute()
+        return {cid: epoch.decode() for cid, epoch in zip(conversation_ids, epochs, strict=True)}
 
     async def read(self, conversation_id: str, after_seq: int, limit: int = 500) -> ReadResult:
         return await self._read(conversation_id, f"{max(after_seq, 0) + 1}-0", "+", limit, False)
@@ -423,13 +573,16 @@ class RedisStore:
         return await self._read(conversation_id, "-", high, limit, True)
 
     # --- queues -----------------------------------------------------------------
+    @_retried
     async def queue(self, skill: str) -> list[Conversation]:
         return await self._conversations(await self._redis.zrange(self._keys.queue(skill), 0, -1))
 
+    @_retried
     async def queued_skills(self) -> list[str]:
         return sorted(s.decode() for s in await self._redis.smembers(self._keys.queued_skills))
 
     # --- agent runtime ----------------------------------------------------------
+    @_retried
     async def agent_runtime(self) -> dict[str, dict[str, Any]]:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hkeys(self._keys.agents)
@@ -450,6 +603,7 @@ class RedisStore:
             for agent_id, load in zip(agent_ids, loads, strict=True)
         }
 
+    @_retried
     async def set_agent_status(self, agent_id: str, status: str) -> None:
         if status not in AGENT_STATUSES:
             raise ValueError(f"agent status must be one of {AGENT_STATUSES}, not {status!r}")
@@ -457,14 +611,17 @@ class RedisStore:
         if result != b"ok":
             raise refusal(result.decode())
 
+    @_retried
     async def touch_presence(self, agent_id: str, node_id: str, expires_at: float) -> None:
         if "|" in node_id:
             raise ValueError("node ids cannot contain '|'")
         await self._redis.zadd(self._keys.presence, {f"{agent_id}|{node_id}": expires_at})
 
+    @_retried
     async def drop_presence(self, agent_id: str, node_id: str) -> None:
         await self._redis.zrem(self._keys.presence, f"{agent_id}|{node_id}")
 
+    @_retried
     async def connected_agents(self, now: float) -> set[str]:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(self._keys.presence, "-inf", now)
@@ -472,11 +629,22 @@ class RedisStore:
             _, members = await pipe.execute()
         return {member.decode().rpartition("|")[0] for member in members}
 
+    @_retried
+    async def claim_routing(self, node_id: str, lease_seconds: float, now: float) -> bool:
+        # Redis keeps the lease's time: node clocks may disagree.
+        return bool(await self._routing_lease(keys=[self._keys.routing_lease],
+                                              args=[node_id, max(1, int(lease_seconds * 1000))]))
+
+    @_retried
+    async def release_routing(self, node_id: str) -> None:
+        await self._routing_lease(keys=[self._keys.routing_lease], args=[node_id, 0])
+
     # --- routing explanations -----------------------------------------------------
     async def add_routing_record(self, conversation_id: str, record: dict[str, Any],
                                  keep: int = ROUTING_RECORDS_KEPT) -> None:
         await self.add_routing_records([(conversation_id, record)], keep)
 
+    @_retried
     async def add_routing_records(self, records: Sequence[tuple[str, dict[str, Any]]],
                                   keep: int = ROUTING_RECORDS_KEPT) -> None:
         if not records:
@@ -493,13 +661,16 @@ class RedisStore:
                     pipe.delete(key)
             await pipe.execute()
 
+    @_retried
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         return [_unpack(raw) for raw in await self._redis.lrange(self._keys.routing_records(conversation_id), 0, -1)]
 
     # --- configuration records and samples ---------------------------------------
+    @_retried
     async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
         await self._redis.hset(self._keys.records(check_kind(kind)), key, _pack(record))
 
+    @_retried
     async def put_records(self, kind: str, records: Mapping[str, dict[str, Any]], delete: Iterable[str] = ()) -> None:
         key, delete = self._keys.records(check_kind(kind)), list(delete)
         if not records and not delete:
@@ -511,17 +682,21 @@ class RedisStore:
                 pipe.hdel(key, *delete)
             await pipe.execute()
 
+    @_retried
     async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         raw = await self._redis.hget(self._keys.records(check_kind(kind)), key)
         return None if raw is None else _unpack(raw)
 
+    @_retried
     async def list_records(self, kind: str) -> list[dict[str, Any]]:
         found = await self._redis.hgetall(self._keys.records(check_kind(kind)))
         return [_unpack(found[name]) for name in sorted(found)]
 
+    @_retried
     async def delete_record(self, kind: str, key: str) -> bool:
         return bool(await self._redis.hdel(self._keys.records(check_kind(kind)), key))
 
+    @_retried
     async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:
         name = self._keys.samples(check_kind(kind), key)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -529,6 +704,7 @@ class RedisStore:
             pipe.ltrim(name, -max(keep, 1), -1)
             await pipe.execute()
 
+    @_retried
     async def samples(self, kind: str, key: str) -> list[float]:
         return [float(v) for v in await self._redis.lrange(self._keys.samples(check_kind(kind), key), 0, -1)]
 
@@ -537,13 +713,16 @@ REDIS_POOL_SIZE = 64  # connections per process for commands (pub/sub has its ow
 REDIS_POOL_WAIT_SECONDS = 10.0  # a command waits this long for a free connection, then fails
 
 
-def open_redis_engine(url: str, *, prefix: str, log_retention: int) -> Engine:
+def open_redis_engine(url: str, *, prefix: str, log_retention: int, retry_seconds: float = RETRY_SECONDS) -> Engine:
     """A Redis engine; nothing connects until the first command."""
     # Commands beyond the pool's size wait for a free connection instead of
     # failing with MaxConnectionsError (redis-py's default pool does not wait).
+    # The store retries whole calls within a bound (RedisStore.retry_seconds), so
+    # redis-py's own per-command retries are off: they would stretch the bound.
     pool = WaitingConnectionPool.from_url(url, decode_responses=False, max_connections=REDIS_POOL_SIZE,
-                                          timeout=REDIS_POOL_WAIT_SECONDS, **pool_options(url))
+                                          timeout=REDIS_POOL_WAIT_SECONDS, retry=Retry(NoBackoff(), 0),
+                                          **pool_options(url))
     client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     keys = Keys(prefix)
-    return Engine("redis", RedisStore(client, keys, log_retention=log_retention),
+    return Engine("redis", RedisStore(client, keys, log_retention=log_retention, retry_seconds=retry_seconds),
                   RedisBroker(url, keys, publisher=client))

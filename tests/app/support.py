@@ -6,7 +6,8 @@ import httpx
 from starlette.applications import Starlette
 
 from chatd.auth import hash_password
-from chatd.model import Agent
+from chatd.conversation import plan
+from chatd.model import Agent, Conversation
 from chatd.store.base import Store
 
 PASSWORD = "pass-word-1"
@@ -28,3 +29,14 @@ async def api_client(app: Starlette, agent_id: str | None = None) -> httpx.Async
         assert answer.status_code == 200, answer.text
         http.headers["authorization"] = "Bearer " + answer.json()["token"]
     return http
+
+
+async def new_chat(store: Store, cid: str, visitor: str, *, at: float, queue: bool = True, site: str = "demo",
+                   **fields: object) -> Conversation:
+    """A visitor's new conversation, queued (by default) in the same step, as a start does."""
+    conversation = Conversation(conversation_id=cid, site_key=site, visitor_id=visitor, created_at=at,
+                                **fields)  # type: ignore[arg-type]
+    change = plan("open", "queue", record=conversation, now=at) if queue else None
+    started, created = await store.start_conversation(conversation, change, at)
+    assert created
+    return started

@@ -16,9 +16,9 @@ from chatd.app import create_app
 from chatd.auth import hash_password
 from chatd.bot.kb import entries_from_csv
 from chatd.bot.runtime import seed_bot_demo
-from chatd.model import Agent, Conversation, Site
+from chatd.model import Agent, Site
 from chatd.settings import load_settings
-from tests.app.support import PASSWORD, add_team, api_client
+from tests.app.support import PASSWORD, add_team, api_client, new_chat
 
 
 @pytest_asyncio.fixture
@@ -82,8 +82,7 @@ async def test_leave_message_bad_input_stores_nothing(app: Starlette) -> None:
 async def test_agent_creates_ticket_from_a_conversation(app: Starlette) -> None:
     ctx = app.state.chatd
     await ctx.store.update_visitor("demo", "v1", {"name": "Zhang", "phone": "13800000000"})
-    await ctx.store.create_conversation(Conversation(conversation_id="c1", site_key="demo", visitor_id="v1",
-                                                     skill="general", created_at=1.0))
+    await new_chat(ctx.store, "c1", "v1", at=1.0, queue=False, skill="general")
     ana, sam = await api_client(app, "ana"), await api_client(app, "sam")
     # ana does not hold c1; a supervisor may read every conversation.
     assert _code(await ana.post("/api/v1/tickets", json={"conversation_id": "c1", "category": "invoices"})) == (
@@ -137,8 +136,7 @@ async def test_quick_replies_scopes_roles_search_and_render(app: Starlette) -> N
     assert _code(await ana.post("/api/v1/quick-replies", json={"shortcut": "/x"})) == (400, "bad_request")
     # Rendering fills the visitor's and the agent's names for a conversation the agent may read.
     await ctx.store.update_visitor("demo", "v1", {"name": "王小明"})
-    await ctx.store.create_conversation(Conversation(conversation_id="c1", site_key="demo", visitor_id="v1",
-                                                     skill="general", created_at=1.0))
+    await new_chat(ctx.store, "c1", "v1", at=1.0, queue=False, skill="general")
     rendered = await sam.post(f"/api/v1/quick-replies/{team_id}/render", json={"conversation_id": "c1"})
     assert rendered.json()["text"] == "您好 王小明，我是Sam，退款1-3个工作日到账。"
     assert _code(await ana.post(f"/api/v1/quick-replies/{team_id}/render", json={"conversation_id": "c1"})) == (

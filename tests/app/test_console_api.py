@@ -18,10 +18,10 @@ from chatd.app import create_app
 from chatd.conversation import plan
 from chatd.customer_info import CustomerInfoClient, CustomerQuery, parse_customer_info, sign, verify
 from chatd.demo_orders import demo_orders
-from chatd.model import Conversation, Site
-from chatd.service import ServiceError
+from chatd.errors import ChatdError
+from chatd.model import Site
 from chatd.settings import load_settings
-from tests.app.support import add_team, api_client
+from tests.app.support import add_team, api_client, new_chat
 
 T0 = 1_763_884_800.0  # 2025-11-23 08:00 UTC
 
@@ -48,13 +48,9 @@ async def app(clock: Clock) -> AsyncIterator[Starlette]:
     yield app
 
 
-
-
 async def _chat(app: Starlette, cid: str, visitor: str, *, agent: str = "", at: float = T0) -> None:
     store = app.state.chatd.store
-    await store.create_conversation(Conversation(conversation_id=cid, site_key="demo", visitor_id=visitor,
-                                                 created_at=at, visitor_name="Li Lei"))
-    await store.transition(cid, plan("open", "queue", skill="general"), at)
+    await new_chat(store, cid, visitor, at=at, visitor_name="Li Lei", skill="general")
     if agent:
         assert (await store.assign(cid, agent, at + 1)).ok
     await store.append(cid, kind="message", sender_role="visitor", sender_id=visitor, body=f"hello from {cid}",
@@ -118,6 +114,10 @@ async def test_reassign_moves_chats_with_a_note_and_refuses_bad_requests(app: St
     # A queued chat moves to another group (not to the one it waits in) or goes straight to an agent.
     same = await sam.post("/api/v1/conversations/c2/reassign", json={"to_skill": "general"})
     assert (same.status_code, same.json()["error"]["code"]) == (400, "bad_request")
+    unknown = await sam.post("/api/v1/conversations/c2/reassign", json={"to_skill": "billing", "note": "invoice"})
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "unknown_skill")  # nobody's group
+    root = await api_client(app, "root")
+    assert (await root.put("/api/v1/skill-groups/billing", json={})).status_code == 200
     regrouped = await sam.post("/api/v1/conversations/c2/reassign", json={"to_skill": "billing", "note": "invoice"})
     assert regrouped.status_code == 200, regrouped.text
     assert (regrouped.json()["state"], regrouped.json()["skill"]) == ("queued", "billing")
@@ -143,12 +143,14 @@ async def test_reassign_withdraws_an_offer(app: Starlette) -> None:
     # An agent may not pass on a chat only offered to them; a supervisor may.
     refused = await api_client(app, "ana")
     assert (await refused.post("/api/v1/conversations/c1/reassign", json={"to_agent": "bo"})).status_code == 403
-    with pytest.raises(ServiceError) as caught:
+    with pytest.raises(ChatdError) as caught:
         await app.state.chatd.service.transfer("c1", "ana", to_agent="bo")
     assert caught.value.code == "bad_state"
     moved = await sam.post("/api/v1/conversations/c1/reassign", json={"to_agent": "bo", "note": "bo knows"})
     assert moved.status_code == 200, moved.text
     assert (moved.json()["state"], moved.json()["agent_id"], moved.json()["offer_expires_at"]) == ("assigned", "bo", 0)
+    root = await api_client(app, "root")
+    assert (await root.put("/api/v1/skill-groups/billing", json={})).status_code == 200
     regrouped = await sam.post("/api/v1/conversations/c2/reassign", json={"to_skill": "billing"})
     assert regrouped.status_code == 200, regrouped.text
     assert (regrouped.json()["state"], regrouped.json()["agent_id"], regrouped.json()["skill"]) == (

@@ -9,9 +9,9 @@ from starlette.applications import Starlette
 
 from chatd.app import create_app
 from chatd.conversation import plan
-from chatd.model import Conversation, Site
+from chatd.model import Site
 from chatd.settings import load_settings
-from tests.app.support import PASSWORD, add_team, api_client
+from tests.app.support import PASSWORD, add_team, api_client, new_chat
 from tests.support import free_port
 
 
@@ -81,9 +81,7 @@ async def test_admin_manages_agents_and_sites_and_others_cannot(app: Starlette) 
 async def test_who_may_read_which_conversation(app: Starlette) -> None:
     ctx = app.state.chatd
     store = ctx.store
-    conversation = await store.create_conversation(Conversation(conversation_id="c1", site_key="demo",
-                                                                visitor_id="v_1", created_at=1.0))
-    await store.transition("c1", plan("open", "queue", skill="general"), 2.0)
+    conversation = await new_chat(store, "c1", "v_1", at=1.0, skill="general")
     result = await store.assign("c1", "ana", 3.0)
     assert result.ok, result
     await store.append("c1", kind="message", sender_role="visitor", sender_id="v_1", body="hi",

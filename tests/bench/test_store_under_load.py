@@ -26,7 +26,7 @@ async def test_more_concurrent_appends_than_pooled_connections_all_succeed() -> 
     try:
         await new_conversation(engine.store, "c1")
         results = await asyncio.gather(*(
-            engine.store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body=f"m{n}",
+            engine.store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body=f"m{n}",
                                 client_msg_id=f"m{n}", now=T0 + n) for n in range(CONCURRENT)))
         assert sorted(r.seq for r in results) == list(range(1, CONCURRENT + 1))
         assert not any(r.duplicate for r in results)

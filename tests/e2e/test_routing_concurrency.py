@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from chatd.client import ChatClient, ClientClosed
-from chatd.conversation import IllegalTransition, plan
+from chatd.conversation import plan
+from chatd.errors import ChatdError
 from chatd.settings import Settings
 from chatd.store import open_engine
 from tests.e2e.conftest import BURSTY
@@ -42,7 +43,7 @@ def check_log(events: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
         name = event["event"]
         action = ACTIONS.get(name) or ("transfer_to_group" if event["data"].get("to_skill") else "transfer_to_agent")
         plan(state, action, current_agent=owner, agent_id=event["data"].get("agent_id") or "x",
-             skill=event["data"].get("skill") or "x")  # raises IllegalTransition on a double assignment
+             skill=event["data"].get("skill") or "x")  # raises ChatdError on a double assignment
         new_owner = event["data"].get("agent_id", "")
         if new_owner != owner:
             if owner:
@@ -149,7 +150,7 @@ async def test_three_nodes_never_overfill_or_double_assign() -> None:
                 for agent_id, start, end in check_log(events):
                     held[agent_id].append((start, end))
                     assignments += 1
-            except IllegalTransition as exc:
+            except ChatdError as exc:
                 violations.append(f"{cid}: {exc} in {[e['event'] for e in events]}")
             conversation = await store.get_conversation(cid)
             assert conversation is not None

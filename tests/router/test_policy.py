@@ -23,10 +23,10 @@ from router.policy import (
     ORDERINGS,
     ScoreWeights,
     decide,
+    decide_queue,
     eligibility,
     offer_expires_at,
     on_offer_timeout,
-    pick_for_agent,
 )
 
 NOW = 10_000.0
@@ -57,7 +57,7 @@ def reasons(decision: Decision) -> dict[str, str]:
 def test_exports() -> None:
     assert set(policy.__all__) == {
         "DEFAULT_WEIGHTS", "ORDERINGS", "OfferLapse", "ScoreWeights", "WAITABLE_REASONS",
-        "decide", "decide_queue", "eligibility", "offer_expires_at", "on_offer_timeout", "pick_for_agent",
+        "decide", "decide_queue", "eligibility", "offer_expires_at", "on_offer_timeout",
     }
     assert set(model.__all__) == {
         "AGENT_STATUSES", "ALGORITHMS", "OUTCOMES", "REASONS", "STAGES", "AgentIndex",
@@ -96,6 +96,10 @@ def test_filter_reason(agent_fields: dict[str, Any], request_fields: dict[str, A
     assert eligibility(ana, "sales", chat) == expected
     # decide() reports the same reason (through the preferred stage, which sees every agent).
     decision = decide(request(**request_fields, preferred_agent_id="ana"), [ana], groups(), NOW)
+    if expected == "excluded_lapsed":
+        # ana is the only one who could take it: offers go round again.
+        assert (decision.agent_id, decision.new_round, decision.reason_counts["excluded_lapsed"]) == ("ana", True, 1)
+        return
     assert decision.candidates[0].reason == expected
     assert decision.candidates[0].kept is (expected == "kept")
     assert decision.outcome == ("offer" if expected == "kept" else "queue")
@@ -107,7 +111,7 @@ def test_nobody_fits_queues_with_every_candidate_and_reason() -> None:
         agent("b-away", status="away"),
         agent("c-shift", on_shift=False),
         agent("d-full", active=2),
-        agent("e-lapsed"),
+        agent("e-lapsed", active=2),
         agent("f-other", skills={"support": 4}),
     ]
     chat = request(excluded_agent_ids=frozenset({"e-lapsed"}))
@@ -116,10 +120,9 @@ def test_nobody_fits_queues_with_every_candidate_and_reason() -> None:
         "queue", None, "group", "no_eligible_agent")
     assert reasons(decision) == {
         "a-off": "offline", "b-away": "away", "c-shift": "off_shift", "d-full": "at_capacity",
-        "e-lapsed": "excluded_lapsed",
+        "e-lapsed": "at_capacity",
     }  # f-other is not in the sales group, so not a candidate
-    assert dict(decision.reason_counts) == {
-        "offline": 1, "away": 1, "off_shift": 1, "at_capacity": 1, "excluded_lapsed": 1}
+    assert dict(decision.reason_counts) == {"offline": 1, "away": 1, "off_shift": 1, "at_capacity": 2}
     assert [c.agent_id for c in decision.candidates] == sorted(reasons(decision))  # snapshot order
 
 
@@ -484,89 +487,57 @@ def test_decide_from_a_live_index_matches_a_fresh_snapshot() -> None:
         assert decide(chat, index, groups(), NOW) == decide(chat, list(agents.values()), groups(), NOW)
 
 
-# --- pick_for_agent -----------------------------------------------------------
+# --- every queue in the one order ------------------------------------------------
 
 def queued(conversation_id: str, **fields: Any) -> ConversationRequest:
     fields.setdefault("enqueued_at", NOW - 100)
     return request(conversation_id, **fields)
 
 
-PICK_CASES = [
-    # (agent fields, queue, group settings, expected conversation, why)
-    ({}, [], {}, None, "empty queue"),
-    ({"status": "away"}, [queued("c1")], {}, None, "agent away"),
-    ({"active": 2}, [queued("c1")], {}, None, "agent at capacity"),
-    ({"on_shift": False}, [queued("c1")], {}, None, "agent off shift"),
-    ({}, [queued("c1", skill="support")], {}, None, "no matching skill"),
-    ({}, [queued("old", enqueued_at=NOW - 300), queued("vip", priority=1)], {}, "vip",
-     "priority first"),
-    ({}, [queued("new", enqueued_at=NOW - 10), queued("old", enqueued_at=NOW - 300)], {}, "old",
-     "then longest waiting"),
-    ({}, [queued("b"), queued("a")], {}, "a", "then conversation_id"),
-    ({}, [queued("lapsed", excluded_agent_ids=frozenset({"ana"}), enqueued_at=NOW - 900),
-          queued("next")], {}, "next", "skips chats the agent let lapse"),
-    ({}, [queued("old", enqueued_at=NOW - 600), queued("vip", priority=2, enqueued_at=NOW - 5)],
-     {"aging_seconds_per_priority": 120}, "old", "aging lets the old chat overtake"),
-    ({"skills": {"sales": 3, "support": 3}},
-     [queued("sales-new", enqueued_at=NOW - 20), queued("support-old", skill="support")], {},
-     "support-old", "queue order across all the agent's skills"),
-    ({}, [queued("theirs", preferred_agent_id="bo", enqueued_at=NOW - 10), queued("open")],
-     {"sticky_budget_seconds": 60}, "open", "reserved for another agent within the budget"),
-    ({}, [queued("theirs", preferred_agent_id="bo", enqueued_at=NOW - 150), queued("open")],
-     {"sticky_budget_seconds": 60}, "theirs", "reservation expires with the budget"),
-    ({}, [queued("open", enqueued_at=NOW - 50), queued("mine", preferred_agent_id="ana",
-                                                       enqueued_at=NOW - 5)],
-     {"sticky_budget_seconds": 60}, "mine", "a chat waiting for this agent comes first"),
-]
+def test_a_freed_agent_takes_the_oldest_chat_it_can_serve_across_its_skills() -> None:
+    """The driver decides every queue together in queue order: a slot that
+    frees goes to the first chat in line that the agent can serve, whichever
+    group it waits in, so no group starves behind another."""
+    ana = agent("ana", skills={"sales": 3, "support": 3}, capacity=1)
+    in_line = [queued("support-old", skill="support"), queued("sales-new", enqueued_at=NOW - 20)]
+    decisions = decide_queue(in_line, AgentIndex([ana]), groups(SkillGroup("support")), NOW)
+    assert [(d.conversation_id, d.agent_id) for d in decisions] == [("support-old", "ana"), ("sales-new", None)]
 
 
-@pytest.mark.parametrize(("agent_fields", "queue", "settings", "expected", "why"), PICK_CASES,
-                         ids=[case[-1] for case in PICK_CASES])
-def test_pick_for_agent(agent_fields: dict[str, Any], queue: list[ConversationRequest],
-                        settings: dict[str, Any], expected: str | None, why: str) -> None:
-    settings_by_name = {"sales": SkillGroup("sales", **settings),
-                        "support": SkillGroup("support", **settings)}
-    picked = pick_for_agent(agent("ana", **agent_fields), queue, settings_by_name, NOW)
-    assert (picked.conversation_id if picked else None) == expected, why
-    picked_reversed = pick_for_agent(agent("ana", **agent_fields), queue[::-1], settings_by_name, NOW)
-    assert picked_reversed == picked
+def test_a_chat_the_agent_cannot_serve_does_not_hold_up_the_ones_behind_it() -> None:
+    ana = agent("ana", capacity=1)
+    in_line = [queued("billing", skill="billing"), queued("sales")]
+    decisions = decide_queue(in_line, AgentIndex([ana]), groups(SkillGroup("billing")), NOW)
+    assert [(d.conversation_id, d.agent_id) for d in decisions] == [("billing", None), ("sales", "ana")]
 
 
-def test_pick_reservation_follows_the_preferred_agents_state() -> None:
-    settings = {"sales": SkillGroup("sales", sticky_budget_seconds=60)}
-    queue = [queued("theirs", preferred_agent_id="bo", enqueued_at=NOW - 10)]
+# --- lapses: another round when everyone eligible let the offer go -------------------
+
+def test_an_agent_who_let_the_offer_go_is_skipped_while_someone_else_can_take_it() -> None:
+    agents = [agent("ana", skills={"sales": 5}), agent("bo", skills={"sales": 2})]
+    decision = decide(request(excluded_agent_ids=frozenset({"ana"}), lapses=1), agents, groups(), NOW)
+    assert decision.agent_id == "bo" and not decision.new_round and decision.lapses == 1
+
+
+def test_when_everyone_eligible_let_the_offer_go_it_goes_round_again() -> None:
+    agents = [agent("ana", skills={"sales": 5}), agent("bo", skills={"sales": 2}),
+              agent("cy", skills={"sales": 4}, status="away")]
+    chat = request(excluded_agent_ids=frozenset({"ana", "bo"}), lapses=2)
+    decision = decide(chat, agents, groups(), NOW)
+    # the round starts again in the usual order: the best agent first
+    assert (decision.agent_id, decision.new_round, decision.lapses) == ("ana", True, 2)
+    assert decision.reason_counts["excluded_lapsed"] == 2
+    assert decision.to_record()["new_round"] is True
+
+
+def test_the_only_agent_on_duty_is_offered_the_chat_again_after_a_miss() -> None:
     ana = agent("ana")
-    busy_bo = {"bo": agent("bo", active=2)}
-    gone_bo = {"bo": agent("bo", on_shift=False)}
-    assert pick_for_agent(ana, queue, settings, NOW, agents_by_id=busy_bo) is None
-    assert pick_for_agent(ana, queue, settings, NOW, agents_by_id=gone_bo) == queue[0]
-    assert pick_for_agent(ana, queue, settings, NOW, agents_by_id={}) == queue[0]
+    decisions = decide_queue([queued("c1", excluded_agent_ids=frozenset({"ana"}), lapses=1)], AgentIndex([ana]),
+                             groups(), NOW)
+    assert (decisions[0].agent_id, decisions[0].new_round) == ("ana", True)
 
 
-def test_pick_takes_fallback_work_only_after_the_budget() -> None:
-    gus = agent("gus", skills={"general": 2})
-    settings = fallback_groups()
-    early = [queued("sales-chat", enqueued_at=NOW - 10)]
-    late = [queued("sales-chat", enqueued_at=NOW - 30)]
-    assert pick_for_agent(gus, early, settings, NOW) is None
-    assert pick_for_agent(gus, late, settings, NOW) == late[0]
-
-
-def test_pick_drains_in_queue_order() -> None:
-    """Freeing one slot at a time serves the queue in exactly queue_order()."""
-    from router.queueing import queue_order
-
-    rng = random.Random(3)
-    settings = {"sales": SkillGroup("sales", aging_seconds_per_priority=90)}
-    queue = [queued(f"c{n}", priority=rng.randint(0, 2), enqueued_at=NOW - rng.randint(0, 600),
-                    sla_deadline=rng.choice([None, NOW + rng.randint(-60, 300)]))
-             for n in range(30)]
-    expected = [r.conversation_id for r in queue_order(queue, NOW, settings)]
-    served = []
-    remaining = list(queue)
-    while remaining:
-        picked = pick_for_agent(agent("ana"), remaining, settings, NOW)
-        assert picked is not None
-        served.append(picked.conversation_id)
-        remaining.remove(picked)
-    assert served == expected
+def test_no_new_round_while_the_excluded_agents_could_not_take_it_anyway() -> None:
+    busy = agent("ana", active=2)
+    decision = decide(request(excluded_agent_ids=frozenset({"ana"})), [busy], groups(), NOW)
+    assert decision.agent_id is None and not decision.new_round

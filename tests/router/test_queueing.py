@@ -1,4 +1,4 @@
-"""Queue order, aging, SLA boost, positions, wait estimates and shift schedules."""
+"""Wait estimates and shift schedules (the queue order is chatd.conversation.queue_key's)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pytest
 
 from router import queueing
-from router.model import ConversationRequest, SkillGroup
-from router.queueing import (
-    SLA_BOOST,
-    ShiftSchedule,
-    effective_priority,
-    estimate_wait_seconds,
-    is_on_shift,
-    position_of,
-    queue_order,
-    queue_positions,
-)
-
-
-def request(conversation_id: str, *, skill: str = "sales", priority: int = 0,
-            enqueued_at: float = 0.0, sla_deadline: float | None = None) -> ConversationRequest:
-    return ConversationRequest(conversation_id, skill, priority=priority, enqueued_at=enqueued_at,
-                               sla_deadline=sla_deadline)
-
-
-def ids(requests: list[ConversationRequest]) -> list[str]:
-    return [r.conversation_id for r in requests]
+from router.queueing import ShiftSchedule, estimate_wait_seconds, is_on_shift
 
 
 def local_epoch(text: str, zone: str) -> float:
@@ -38,89 +18,7 @@ def local_epoch(text: str, zone: str) -> float:
 
 
 def test_exports() -> None:
-    assert set(queueing.__all__) == {
-        "SLA_BOOST", "SLA_WINDOW_SECONDS", "ShiftSchedule", "ShiftWindow", "effective_priority",
-        "estimate_wait_seconds", "is_on_shift", "position_of", "queue_key", "queue_order",
-        "queue_positions", "sla_bonus",
-    }
-
-
-# --- order -----------------------------------------------------------------
-
-def test_priority_first_then_longest_waiting_then_id() -> None:
-    queued = [
-        request("late", enqueued_at=30),
-        request("vip", priority=2, enqueued_at=50),
-        request("early", enqueued_at=10),
-        request("tie-b", enqueued_at=20),
-        request("tie-a", enqueued_at=20),
-    ]
-    assert ids(queue_order(queued, now=60)) == ["vip", "early", "tie-a", "tie-b", "late"]
-    # The order does not depend on the input order.
-    shuffled = queued[:]
-    random.Random(4).shuffle(shuffled)
-    assert ids(queue_order(shuffled, now=60)) == ids(queue_order(queued, now=60))
-
-
-def test_effective_priority_ages_one_level_per_period() -> None:
-    group = SkillGroup("sales", aging_seconds_per_priority=60)
-    waiting = request("a", priority=1, enqueued_at=100)
-    assert effective_priority(waiting, 100, group) == 1.0
-    assert effective_priority(waiting, 190, group) == pytest.approx(2.5)
-    assert effective_priority(waiting, 190, SkillGroup("sales")) == 1.0  # no aging configured
-    assert effective_priority(waiting, 50, group) == 1.0  # clock before enqueue: no negative age
-
-
-def test_aging_prevents_starvation_behind_a_stream_of_vips() -> None:
-    """A priority-0 chat behind VIPs arriving every 10 s is served once it has aged enough."""
-    aging = {"sales": SkillGroup("sales", aging_seconds_per_priority=60)}
-    no_aging = {"sales": SkillGroup("sales")}
-    old = request("old", priority=0, enqueued_at=0)
-
-    def head(groups: dict[str, SkillGroup], now: float) -> str:
-        fresh_vip = request(f"vip-{now}", priority=2, enqueued_at=now - 10)
-        return queue_order([fresh_vip, old], now, groups)[0].conversation_id
-
-    assert head(aging, 60) == "vip-60"
-    # The old chat is at t/60 levels, a VIP that waited 10 s at 2 + 10/60: from t = 130 on the
-    # old chat leads every newer VIP.
-    assert all(head(aging, t) == "old" for t in range(131, 3600, 10))
-    assert all(head(no_aging, t) != "old" for t in range(10, 3600, 10))
-
-
-def test_sla_deadline_boost_ramps_up_and_stays() -> None:
-    far = request("far", sla_deadline=1000)
-    assert effective_priority(far, 0) == 0.0
-    assert effective_priority(far, 1000 - 30, sla_window_seconds=60) == pytest.approx(SLA_BOOST / 2)
-    assert effective_priority(far, 1000, sla_window_seconds=60) == SLA_BOOST
-    assert effective_priority(far, 5000, sla_window_seconds=60) == SLA_BOOST
-
-
-def test_sla_close_deadline_jumps_the_queue() -> None:
-    queued = [
-        request("waiting-long", enqueued_at=0),
-        request("deadline-soon", enqueued_at=50, sla_deadline=110),
-        request("deadline-later", enqueued_at=40, sla_deadline=400),
-    ]
-    assert ids(queue_order(queued, now=100)) == ["deadline-soon", "waiting-long", "deadline-later"]
-    # A VIP whose priority exceeds the full SLA boost still comes first.
-    vip = request("vip", priority=int(SLA_BOOST) + 1, enqueued_at=99)
-    assert queue_order([*queued, vip], now=100)[0].conversation_id == "vip"
-
-
-# --- positions and waits ---------------------------------------------------
-
-def test_positions_are_per_skill_group() -> None:
-    queued = [
-        request("s1", enqueued_at=1), request("s2", enqueued_at=2),
-        request("l1", skill="logistics", enqueued_at=3),
-        request("s3", priority=1, enqueued_at=4),
-    ]
-    positions = queue_positions(queued, now=10)
-    assert positions == {"s3": 1, "s1": 2, "s2": 3, "l1": 1}
-    for conversation_id, position in positions.items():
-        assert position_of(conversation_id, queued, now=10) == position
-    assert position_of("missing", queued, now=10) is None
+    assert set(queueing.__all__) == {"ShiftSchedule", "ShiftWindow", "estimate_wait_seconds", "is_on_shift"}
 
 
 def test_estimate_wait_formula() -> None:

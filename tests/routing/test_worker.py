@@ -45,6 +45,9 @@ class Recorder:
     async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
         self.signals += signals
 
+    async def wake_router(self) -> None:
+        return None
+
     def queue_frames(self, cid: str) -> list[dict[str, Any]]:
         return [f for _, f in self.signals if f["type"] == "queue" and f["conversation_id"] == cid]
 
@@ -78,9 +81,9 @@ async def agent(store: Store, agent_id: str, *, capacity: int = 2, skills: dict[
 
 
 async def waiting(store: Store, cid: str, at: float, **fields: Any) -> None:
-    await store.create_conversation(Conversation(conversation_id=cid, site_key="demo", visitor_id="v-" + cid,
-                                                 created_at=at, **fields))
-    await store.transition(cid, plan("open", "queue", skill=fields.get("skill", "general")), at)
+    conversation = Conversation(conversation_id=cid, site_key="demo", visitor_id="v-" + cid, created_at=at, **fields)
+    await store.start_conversation(conversation, plan("open", "queue", skill=conversation.skill, record=conversation,
+                                                      now=at), at)
 
 
 async def state(store: Store, cid: str) -> tuple[str, str]:

@@ -20,18 +20,24 @@ async def add_agent(store: Store, agent_id: str, capacity: int = 3, skills: dict
     return agent
 
 
-async def new_conversation(store: Store, cid: str, *, visitor: str = "v1", site: str = "s1",
-                           created_at: float = T0, skill: str = "general", priority: int = 0) -> Conversation:
-    return await store.create_conversation(Conversation(
-        conversation_id=cid, site_key=site, visitor_id=visitor, skill=skill, priority=priority,
-        created_at=created_at))
+async def new_conversation(store: Store, cid: str, *, visitor: str = "", site: str = "s1",
+                           created_at: float = T0, skill: str = "general", priority: int = 0,
+                           queue: bool = False) -> Conversation:
+    """A new conversation of its own visitor (``v-<cid>`` unless given), queued when asked."""
+    conversation = Conversation(conversation_id=cid, site_key=site, visitor_id=visitor or f"v-{cid}", skill=skill,
+                                priority=priority, created_at=created_at)
+    change = plan("open", "queue", record=conversation, now=created_at) if queue else None
+    started, created = await store.start_conversation(conversation, change, created_at)
+    assert created, f"{started.conversation_id} is still open for this visitor"
+    return started
 
 
 async def act(store: Store, cid: str, action: str, now: float, **kwargs: object) -> Conversation:
     """Apply a state-machine action to the conversation as it is now."""
     conv = await store.get_conversation(cid)
     assert conv is not None
-    change = plan(conv.state, action, current_agent=conv.agent_id, **kwargs)  # type: ignore[arg-type]
+    change = plan(conv.state, action, current_agent=conv.agent_id, record=conv, now=now,
+                  **kwargs)  # type: ignore[arg-type]
     updated, _ = await store.transition(cid, change, now)
     return updated
 

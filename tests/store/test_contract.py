@@ -6,11 +6,13 @@ import asyncio
 
 import pytest
 
+from chatd.conversation import plan, queue_key
+from chatd.errors import ChatdError
 from chatd.model import Agent, Conversation, Site
-from chatd.store.base import Engine, StoreError
+from chatd.store.base import Engine, conversation_channel, unpack_publication
 
 from .conftest import EngineFactory
-from .helpers import T0, act, add_agent, new_conversation
+from .helpers import T0, act, add_agent, new_conversation, queued
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,7 +58,7 @@ async def test_agent_status(engine: Engine) -> None:
     await store.set_agent_status("ann", "online")
     assert (await store.get_agent("ann")).status == "online"  # type: ignore[union-attr]
     assert (await store.agent_runtime())["ann"]["status"] == "online"
-    with pytest.raises(StoreError) as err:
+    with pytest.raises(ChatdError) as err:
         await store.set_agent_status("nobody", "online")
     assert err.value.code == "unknown_agent"
     with pytest.raises(ValueError):
@@ -103,26 +105,58 @@ async def test_visitor_attributes_merge(engine: Engine) -> None:
 
 # --- conversations -----------------------------------------------------------------
 
-async def test_create_and_get_conversation(engine: Engine) -> None:
+async def test_start_creates_and_gets_a_conversation(engine: Engine) -> None:
     store = engine.store
-    created = await store.create_conversation(Conversation(
+    created, new = await store.start_conversation(Conversation(
         "c1", "s1", "v1", state="assigned", skill="billing", priority=2, agent_id="x", created_at=T0,
-        visitor_name="Vi"))
-    assert created.state == "open" and created.agent_id == ""
+        visitor_name="Vi"), None, T0)
+    assert new and created.state == "open" and created.agent_id == ""
     assert await store.get_conversation("c1") == created
     assert await store.get_conversation("nope") is None
-    with pytest.raises(StoreError) as err:
-        await new_conversation(store, "c1")
+    with pytest.raises(ChatdError) as err:
+        await new_conversation(store, "c1", visitor="someone-else")
     assert err.value.code == "bad_state"
     assert await store.get_conversation("c1") == created
     read = await store.read("c1", 0)
     assert (read.entries, read.first_seq, read.last_seq) == ([], 0, 0)
 
 
+async def test_a_visitor_has_one_open_conversation_however_many_starts(engine: Engine) -> None:
+    store = engine.store
+
+    async def start(cid: str) -> tuple[Conversation, bool]:
+        conversation = Conversation(cid, "s1", "v1", created_at=T0)
+        return await store.start_conversation(conversation, plan("open", "queue", record=conversation, now=T0), T0)
+
+    results = await asyncio.gather(*(start(f"c{n}") for n in range(10)))
+    assert sum(created for _, created in results) == 1
+    assert len({conversation.conversation_id for conversation, _ in results}) == 1
+    first = results[0][0]
+    assert [c.conversation_id for c in await store.queue("general")] == [first.conversation_id]
+    entries = (await store.read(first.conversation_id, 0)).entries
+    assert [(e.body, e.data["state"]) for e in entries] == [("queued", "queued")]
+    await act(store, first.conversation_id, "close", T0 + 1)
+    again, created = await start("later")
+    assert created and again.conversation_id == "later" and again.state == "queued"
+
+
+async def test_start_queues_in_the_same_step_with_its_place_in_line(engine: Engine) -> None:
+    store = engine.store
+    vip = Conversation("vip", "s1", "v2", priority=10, created_at=T0 + 60)
+    await store.start_conversation(vip, plan("open", "queue", record=vip, now=T0 + 60), T0 + 60)
+    await queued(store, "plain", now=T0)
+    conversation = await store.get_conversation("vip")
+    assert conversation is not None and conversation.state == "queued" and conversation.waiting_since == T0 + 60
+    assert conversation.queue_key == queue_key(10, T0 + 60)
+    # ten levels of priority are a head start of five minutes: the VIP goes first
+    assert [c.conversation_id for c in await store.queue("general")] == ["vip", "plain"]
+
+
 async def test_visitor_conversations_newest_first(engine: Engine) -> None:
     store = engine.store
     for n in range(5):
-        await new_conversation(store, f"c{n}", created_at=T0 + n)
+        await new_conversation(store, f"c{n}", visitor="v1", created_at=T0 + n)
+        await act(store, f"c{n}", "close", T0 + n + 0.5)
     await new_conversation(store, "other", visitor="v2", created_at=T0)
     found = await store.visitor_conversations("s1", "v1", limit=3)
     assert [c.conversation_id for c in found] == ["c4", "c3", "c2"]
@@ -147,7 +181,7 @@ async def test_list_conversations_by_state_oldest_first(engine: Engine) -> None:
 # --- the message log -----------------------------------------------------------------
 
 async def _say(engine: Engine, cid: str, body: str, cmid: str = "", now: float = T0, **data: object) -> int:
-    result = await engine.store.append(cid, kind="message", sender_role="visitor", sender_id="v1",
+    result = await engine.store.append(cid, kind="message", sender_role="visitor", sender_id=f"v-{cid}",
                                        body=body, client_msg_id=cmid, now=now, data=dict(data) or None)
     assert not result.duplicate
     return result.seq
@@ -163,7 +197,7 @@ async def test_append_gives_gap_free_seqs(engine: Engine) -> None:
     assert (read.first_seq, read.last_seq) == (1, 10)
     first = read.entries[0]
     assert (first.conversation_id, first.kind, first.sender_role, first.sender_id, first.client_msg_id,
-            first.ts, first.data) == ("c1", "message", "visitor", "v1", "id0", T0, {})
+            first.ts, first.data) == ("c1", "message", "visitor", "v-c1", "id0", T0, {})
 
 
 async def test_concurrent_appends_are_gap_free(engine: Engine) -> None:
@@ -185,10 +219,10 @@ async def test_entry_data_round_trips(engine: Engine) -> None:
 async def test_resend_after_lost_ack_stores_one_copy(engine: Engine) -> None:
     store = engine.store
     await new_conversation(store, "c1")
-    first = await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="hi",
+    first = await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="hi",
                                client_msg_id="m1", now=T0)
     await _say(engine, "c1", "next", "m2", now=T0 + 1)
-    again = await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="hi",
+    again = await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="hi",
                                client_msg_id="m1", now=T0 + 5)
     assert (first.seq, first.duplicate) == (1, False)
     assert (again.seq, again.ts, again.duplicate) == (1, T0, True)
@@ -199,19 +233,89 @@ async def test_resend_after_lost_ack_stores_one_copy(engine: Engine) -> None:
     assert await _say(engine, "c1", "x") == 4
 
 
+async def test_message_ids_are_unique_per_sender_not_per_conversation(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann")
+    await queued(store, "c1")
+    await act(store, "c1", "assign", T0 + 1, agent_id="ann")
+    from_visitor = await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="hi",
+                                      client_msg_id="m-1", now=T0 + 2)
+    from_agent = await store.append("c1", kind="message", sender_role="agent", sender_id="ann", body="hello",
+                                    client_msg_id="m-1", now=T0 + 3)
+    assert not from_visitor.duplicate and not from_agent.duplicate and from_agent.seq == from_visitor.seq + 1
+    resent = await store.append("c1", kind="message", sender_role="agent", sender_id="ann", body="hello",
+                                client_msg_id="m-1", now=T0 + 4)
+    assert (resent.seq, resent.duplicate) == (from_agent.seq, True)
+    assert [e.body for e in (await store.read("c1", 0)).entries if e.kind == "message"] == ["hi", "hello"]
+
+
+async def test_only_who_takes_part_now_may_append(engine: Engine) -> None:
+    store = engine.store
+    await add_agent(store, "ann")
+    await add_agent(store, "bo")
+    await queued(store, "c1")
+
+    async def send(role: str, sender: str, cmid: str) -> str:
+        try:
+            await store.append("c1", kind="message", sender_role=role, sender_id=sender, body="x",
+                               client_msg_id=cmid, now=T0 + 5)
+        except ChatdError as exc:
+            return exc.code
+        return "ok"
+
+    assert await send("agent", "ann", "a1") == "forbidden"  # queued: nobody's yet
+    await act(store, "c1", "assign", T0 + 1, agent_id="ann")
+    assert (await send("agent", "ann", "a2"), await send("agent", "bo", "b1")) == ("ok", "forbidden")
+    assert (await send("visitor", "v-c1", "v1"), await send("visitor", "v-other", "v2")) == ("ok", "forbidden")
+    await act(store, "c1", "transfer_to_agent", T0 + 2, agent_id="bo")
+    await act(store, "c1", "transfer_to_agent", T0 + 3, agent_id="ann")  # and back: ann's again
+    assert (await send("agent", "ann", "a3"), await send("agent", "bo", "b2")) == ("ok", "forbidden")
+    assert await send("bot", "bot", "") == "ok"
+
+
+async def test_every_read_and_entry_names_the_log_epoch(engine: Engine) -> None:
+    store = engine.store
+    received: list[bytes] = []
+    engine.broker.start(lambda channel, payload: received.append(payload))
+    await new_conversation(store, "c1")
+    await engine.broker.subscribe(conversation_channel("c1"))
+    await _say(engine, "c1", "hi", "m1")
+    page = await store.read("c1", 0)
+    assert page.epoch and (await store.read_before("c1", 0)).epoch == page.epoch
+    assert await store.log_epochs(["c1"]) == {"c1": page.epoch}
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.01)
+    assert unpack_publication(received[0])["entry"]["epoch"] == page.epoch
+
+
+async def test_one_node_holds_the_routing_lease_until_it_lapses_or_is_given_up(engine: Engine) -> None:
+    store = engine.store
+    assert await store.claim_routing("n1", 0.3, T0)
+    assert not await store.claim_routing("n2", 0.3, T0 + 0.1)
+    assert await store.claim_routing("n1", 0.3, T0 + 0.2)  # renewed
+    await store.release_routing("n2")  # not n2's to give up
+    assert not await store.claim_routing("n2", 0.3, T0 + 0.25)
+    await store.release_routing("n1")
+    assert await store.claim_routing("n2", 0.3, T0 + 0.3)
+    await asyncio.sleep(0.35)  # the Redis engine keeps the lease's time itself
+    assert await store.claim_routing("n1", 0.3, T0 + 1.0)
+
+
 async def test_unknown_and_closed_conversations_refuse_appends(engine: Engine) -> None:
     store = engine.store
-    with pytest.raises(StoreError) as err:
+    with pytest.raises(ChatdError) as err:
         await _say(engine, "nope", "hi", "m1")
     assert err.value.code == "unknown_conversation"
     await new_conversation(store, "c1")
     await _say(engine, "c1", "before", "m1")
     closed = await act(store, "c1", "close", T0 + 1)
-    with pytest.raises(StoreError) as err:
+    with pytest.raises(ChatdError) as err:
         await _say(engine, "c1", "after", "m2")
     assert err.value.code == "conversation_closed"
     # A resend of a message stored before the close is still acknowledged.
-    again = await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="before",
+    again = await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="before",
                                client_msg_id="m1", now=T0 + 2)
     assert (again.seq, again.duplicate) == (1, True)
     read = await store.read("c1", 0)
@@ -259,7 +363,7 @@ async def test_retention_trims_and_reports_first_seq(make_engine: EngineFactory)
     assert 3 + 1 < read.first_seq  # the reader can tell that 4..7 were trimmed
     assert [e.seq for e in (await store.read_before("c1", 0, limit=50)).entries] == [8, 9, 10, 11, 12]
     # Kept entries are still deduplicated; trimmed ones are forgotten with them.
-    again = await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="m9",
+    again = await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="m9",
                                client_msg_id="id9", now=T0)
     assert (again.seq, again.duplicate) == (9, True)
     assert await _say(engine, "c1", "m1 again", "id1") == 13

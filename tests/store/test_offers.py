@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from chatd.conversation import plan
-from chatd.store.base import Engine, StoreError
+from chatd.errors import ChatdError
+from chatd.store.base import Engine
 from tests.store.helpers import T0, act, add_agent, queued
 
 
@@ -22,7 +23,7 @@ async def test_offer_reserves_capacity_and_lapse_requeues_at_the_front(engine: E
     assert (offered.state, offered.agent_id, offered.offer_expires_at) == ("offered", "ana", T0 + 30)
     assert entry.body == "offered" and entry.data["agent_id"] == "ana"
     assert (await store.agent_runtime())["ana"]["load"] == 1
-    with pytest.raises(StoreError) as full:
+    with pytest.raises(ChatdError) as full:
         await act(store, "c2", "offer", T0 + 3, agent_id="ana")
     assert full.value.code == "at_capacity"
     lapse = dataclasses.replace(plan("offered", "lapse", current_agent="ana"),

@@ -34,12 +34,12 @@ async def test_subscriber_gets_each_entry_once_in_order(engine: Engine) -> None:
     await new_conversation(store, "c1")
     await new_conversation(store, "c2")
     await engine.broker.subscribe(conversation_channel("c1"))
-    results = [await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body=f"m{n}",
+    results = [await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body=f"m{n}",
                                   client_msg_id=f"id{n}", now=T0 + n, data={"n": n} if n % 2 else None)
                for n in range(20)]
-    await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="m0",
+    await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="m0",
                        client_msg_id="id0", now=T0)  # a duplicate publishes nothing
-    await store.append("c2", kind="message", sender_role="visitor", sender_id="v1", body="elsewhere",
+    await store.append("c2", kind="message", sender_role="visitor", sender_id="v-c2", body="elsewhere",
                        client_msg_id="x", now=T0)  # not subscribed
     await wait_for(lambda: len(received) >= 20)
     await asyncio.sleep(0.05)
@@ -49,7 +49,7 @@ async def test_subscriber_gets_each_entry_once_in_order(engine: Engine) -> None:
     for (_, payload), entry, result in zip(received, stored, results, strict=True):
         assert entry.seq == result.seq
         assert unpack_publication(payload) == unpack_publication(
-            pack_publication("entry", {"entry": entry.to_dict()}))
+            pack_publication("entry", {"entry": {**entry.to_dict(), "epoch": (await store.read("c1", 0)).epoch}}))
 
 
 async def test_transition_events_are_published(engine: Engine) -> None:
@@ -59,7 +59,7 @@ async def test_transition_events_are_published(engine: Engine) -> None:
     await new_conversation(store, "c1")
     await engine.broker.subscribe(conversation_channel("c1"))
     await store.transition("c1", plan("open", "queue"), T0 + 1)
-    await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="hello",
+    await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="hello",
                        client_msg_id="m1", now=T0 + 2)
     await store.transition("c1", plan("queued", "assign", agent_id="ann"), T0 + 3)
     await wait_for(lambda: len(received) >= 3)

@@ -10,11 +10,11 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from chatd.conversation import plan
+from chatd.conversation import plan, queue_key
+from chatd.errors import ChatdError
 from chatd.model import Site
-from chatd.store.base import Engine, StoreError, conversation_channel, unpack_publication
+from chatd.store.base import Engine, conversation_channel, unpack_publication
 from chatd.store.keys import Keys
-from chatd.store.lifecycle import queue_score
 from chatd.store.redis import RedisStore
 
 from .conftest import REDIS_URL, EngineFactory
@@ -41,7 +41,7 @@ async def test_keys_live_under_the_prefix_with_hash_tags(engine: Engine) -> None
     await store.put_site(Site("s1", "Site"))
     await queued(store, "c1")
     await act(store, "c1", "assign", T0 + 1, agent_id="ann")
-    await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="hi",
+    await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="hi",
                        client_msg_id="m1", now=T0 + 2)
     await store.update_visitor("s1", "v1", {"name": "Vi"})
     await store.touch_presence("ann", "n1", T0 + 60)
@@ -58,7 +58,7 @@ async def test_dedupe_ids_are_trimmed_with_the_log(make_engine: EngineFactory) -
     engine = await make_engine(log_retention=10)
     await new_conversation(engine.store, "c1")
     for n in range(50):
-        await engine.store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="x",
+        await engine.store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="x",
                                   client_msg_id=f"m{n}", now=T0)
     client = aioredis.from_url(REDIS_URL)
     keys = Keys(engine.store._keys.prefix)  # type: ignore[attr-defined]
@@ -69,21 +69,27 @@ async def test_dedupe_ids_are_trimmed_with_the_log(make_engine: EngineFactory) -
         await client.aclose()
 
 
+async def _assign_without_logging(store: RedisStore, cid: str, agent_id: str, now: float) -> None:
+    """Step 1 of an assignment only: the node dies before it logs the event."""
+    original = store._log_many
+
+    async def die(*args: object) -> None:
+        raise RuntimeError("node died")
+
+    store._log_many = die  # type: ignore[method-assign,assignment]
+    try:
+        with pytest.raises(RuntimeError):
+            await store.transition(cid, plan("queued", "assign", agent_id=agent_id), now)
+    finally:
+        store._log_many = original  # type: ignore[method-assign]
+
+
 async def test_a_transition_interrupted_between_its_steps_is_completed_by_the_next(engine: Engine) -> None:
     store = engine.store
     assert isinstance(store, RedisStore)
     await add_agent(store, "ann")
     await queued(store, "c1")
-    # The node dies after the routing step: the event is recorded but not logged.
-    original = store._log_call
-
-    def crash(*args: object) -> None:
-        raise ConnectionError("node died")
-
-    store._log_call = crash  # type: ignore[method-assign,assignment]
-    with pytest.raises(ConnectionError):
-        await store.transition("c1", plan("queued", "assign", agent_id="ann"), T0 + 1)
-    store._log_call = original  # type: ignore[method-assign]
+    await _assign_without_logging(store, "c1", "ann", T0 + 1)
     assert [e.body for e in (await store.read("c1", 0)).entries] == ["queued"]
     assert (await store.get_conversation("c1")).state == "assigned"  # type: ignore[union-attr]
     # The next transition logs the missing event first, then its own, each once.
@@ -92,10 +98,96 @@ async def test_a_transition_interrupted_between_its_steps_is_completed_by_the_ne
     entries = (await store.read("c1", 0)).entries
     assert [(e.seq, e.body, e.data["state"]) for e in entries] == [
         (1, "queued", "queued"), (2, "assigned", "assigned"), (3, "closed", "closed")]
-    with pytest.raises(StoreError) as err:
-        await store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="late",
+    with pytest.raises(ChatdError) as err:
+        await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="late",
                            client_msg_id="m1", now=T0 + 3)
     assert err.value.code == "conversation_closed"
+
+
+async def test_a_transition_a_dead_node_left_half_done_is_completed_by_the_sweep(engine: Engine) -> None:
+    """The window between the two steps: the log stays in one order and the
+    sweep closes it within its grace, with no later transition needed."""
+    store = engine.store
+    assert isinstance(store, RedisStore)
+    await add_agent(store, "ann")
+    await queued(store, "c1")
+    await _assign_without_logging(store, "c1", "ann", T0 + 1)
+    # In the window the log still says queued: the agent cannot send yet; the visitor can.
+    with pytest.raises(ChatdError) as refused:
+        await store.append("c1", kind="message", sender_role="agent", sender_id="ann", body="hello",
+                           client_msg_id="a1", now=T0 + 1.5)
+    assert refused.value.code == "forbidden"
+    await store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="anyone?",
+                       client_msg_id="v1", now=T0 + 1.5)
+    assert await store.complete_transitions(T0 + 2, older_than=2.0) == 0  # still within the grace
+    assert await store.complete_transitions(T0 + 3.5, older_than=2.0) == 1
+    entries = (await store.read("c1", 0)).entries
+    assert [(e.seq, e.body) for e in entries] == [(1, "queued"), (2, "anyone?"), (3, "assigned")]
+    await store.append("c1", kind="message", sender_role="agent", sender_id="ann", body="hello",
+                       client_msg_id="a1", now=T0 + 4)
+    assert await store.complete_transitions(T0 + 9, older_than=2.0) == 0  # nothing is left pending
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        assert await client.zcard(store._keys.unlogged) == 0
+        assert await client.zcard(store._keys.pending_events("c1")) == 0
+    finally:
+        await client.aclose()
+
+
+async def test_settling_a_conversation_lets_its_new_owner_send_at_once(engine: Engine) -> None:
+    store = engine.store
+    assert isinstance(store, RedisStore)
+    await add_agent(store, "ann")
+    await queued(store, "c1")
+    await _assign_without_logging(store, "c1", "ann", T0 + 1)
+    await store.settle("c1")
+    sent = await store.append("c1", kind="message", sender_role="agent", sender_id="ann", body="hello",
+                              client_msg_id="a1", now=T0 + 1.5)
+    assert [e.body for e in (await store.read("c1", 0)).entries] == ["queued", "assigned", "hello"]
+    assert sent.seq == 3
+
+
+async def test_many_transitions_with_their_logging_lost_are_all_logged_in_order(engine: Engine) -> None:
+    """No bound on how many unlogged events are kept: none is ever dropped."""
+    store = engine.store
+    assert isinstance(store, RedisStore)
+    await add_agent(store, "ann", capacity=1)
+    await add_agent(store, "bo", capacity=1)
+    await queued(store, "c1")
+    await _assign_without_logging(store, "c1", "ann", T0 + 1)
+    original = store._log_many
+
+    async def die(*args: object) -> None:
+        raise RuntimeError("node died")
+
+    store._log_many = die  # type: ignore[method-assign,assignment]
+    owners = ["bo", "ann"] * 10
+    for n, owner in enumerate(owners):
+        with pytest.raises(RuntimeError):
+            await store.transition("c1", plan("assigned", "transfer_to_agent", current_agent=owners[n - 1]
+                                              if n else "ann", agent_id=owner), T0 + 2 + n)
+    store._log_many = original  # type: ignore[method-assign]
+    assert await store.complete_transitions(T0 + 60, older_than=2.0) == 1
+    entries = (await store.read("c1", 0)).entries
+    assert [e.body for e in entries] == ["queued", "assigned", *["transferred"] * 20]
+    assert [e.data["agent_id"] for e in entries[2:]] == owners
+
+
+async def test_a_retry_after_a_lost_reply_applies_a_transition_once(engine: Engine) -> None:
+    store = engine.store
+    assert isinstance(store, RedisStore)
+    await add_agent(store, "ann")
+    await add_agent(store, "bo")
+    await queued(store, "c1")
+    await act(store, "c1", "assign", T0 + 1, agent_id="ann")
+    change = plan("assigned", "transfer_to_agent", current_agent="ann", agent_id="bo")
+    first = await store._transition_many([("c1", change)], ["op-1"], T0 + 2)
+    again = await store._transition_many([("c1", change)], ["op-1"], T0 + 2)  # the same call, retried
+    assert not isinstance(first[0], ChatdError) and not isinstance(again[0], ChatdError)
+    entries = (await store.read("c1", 0)).entries
+    assert [e.body for e in entries] == ["queued", "assigned", "transferred"]
+    runtime = await store.agent_runtime()
+    assert (runtime["ann"]["load"], runtime["bo"]["load"]) == (0, 1)
 
 
 async def test_racing_transitions_log_events_in_order(engine: Engine) -> None:
@@ -116,8 +208,8 @@ async def test_racing_transitions_log_events_in_order(engine: Engine) -> None:
         assert entries[-1].body == "closed"
         applied = [r for r in results if not isinstance(r, BaseException)]
         assert sorted(e.seq for _, e in applied) == [e.seq for e in entries[1:]]
-        with pytest.raises(StoreError):
-            await store.append(cid, kind="message", sender_role="visitor", sender_id="v1", body="late",
+        with pytest.raises(ChatdError):
+            await store.append(cid, kind="message", sender_role="visitor", sender_id=f"v-{cid}", body="late",
                                client_msg_id="m", now=T0 + 2)
     assert (await store.agent_runtime())["ann"]["load"] == 0
 
@@ -128,11 +220,11 @@ async def test_nodes_share_state_and_publications(make_engine: EngineFactory) ->
     node_a.broker.start(lambda channel, payload: received.append((channel, payload)))
     await new_conversation(node_b.store, "c1")
     await node_a.broker.subscribe(conversation_channel("c1"))
-    await node_b.store.append("c1", kind="message", sender_role="visitor", sender_id="v1", body="from b",
+    await node_b.store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1", body="from b",
                               client_msg_id="m1", now=T0)
     await wait_for(lambda: len(received) == 1)
     assert unpack_publication(received[0][1])["entry"]["body"] == "from b"
-    again = await node_a.store.append("c1", kind="message", sender_role="visitor", sender_id="v1",
+    again = await node_a.store.append("c1", kind="message", sender_role="visitor", sender_id="v-c1",
                                       body="from b", client_msg_id="m1", now=T0 + 1)
     assert again.duplicate and again.seq == 1
 
@@ -169,7 +261,7 @@ async def test_broker_resubscribes_after_the_connection_drops(make_engine: Engin
         await admin.aclose()
 
 
-async def test_queue_scores_match_the_documented_formula(engine: Engine) -> None:
+async def test_a_queue_is_sorted_by_each_conversations_queue_key(engine: Engine) -> None:
     store = engine.store
     await add_agent(store, "ann")
     await queued(store, "c1", now=T0 + 0.25, priority=7)
@@ -179,7 +271,8 @@ async def test_queue_scores_match_the_documented_formula(engine: Engine) -> None
     keys = Keys(store._keys.prefix)  # type: ignore[attr-defined]
     client = aioredis.from_url(REDIS_URL)
     try:
-        assert await client.zscore(keys.queue("general"), "c1") == queue_score(7, T0 + 0.25, False)
-        assert await client.zscore(keys.queue("general"), "c2") == queue_score(0, T0 + 3.5, True)
+        for cid, key in (("c1", queue_key(7, T0 + 0.25)), ("c2", queue_key(0, T0 + 1))):
+            assert await client.zscore(keys.queue("general"), cid) == key
+            assert (await store.get_conversation(cid)).queue_key == key  # type: ignore[union-attr]
     finally:
         await client.aclose()

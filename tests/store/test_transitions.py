@@ -8,8 +8,9 @@ import random
 
 import pytest
 
-from chatd.conversation import plan
-from chatd.store.base import ROUTING_RECORDS_KEPT, Engine, Store, StoreError, Transition
+from chatd.conversation import PRIORITY_HEAD_START_SECONDS, plan
+from chatd.errors import ChatdError
+from chatd.store.base import ROUTING_RECORDS_KEPT, Engine, Store, Transition
 
 from .helpers import T0, act, add_agent, new_conversation, queued
 
@@ -28,7 +29,7 @@ async def _snapshot(store: Store, cid: str) -> tuple[object, ...]:
 
 async def _refused(store: Store, cid: str, change: Transition, code: str) -> None:
     before = await _snapshot(store, cid)
-    with pytest.raises(StoreError) as err:
+    with pytest.raises(ChatdError) as err:
         await store.transition(cid, change, T0 + 999)
     assert err.value.code == code
     assert await _snapshot(store, cid) == before
@@ -64,7 +65,7 @@ async def test_refused_transitions_change_nothing(engine: Engine) -> None:
     await queued(store, "c1")
     await queued(store, "c2", now=T0 + 1)
     await act(store, "c1", "assign", T0 + 2, agent_id="ann")
-    with pytest.raises(StoreError) as err:
+    with pytest.raises(ChatdError) as err:
         await store.transition("nope", plan("queued", "assign", agent_id="ann"), T0)
     assert err.value.code == "unknown_conversation"
     await _refused(store, "c2", plan("queued", "assign", agent_id="ann"), "at_capacity")
@@ -102,10 +103,10 @@ async def test_transition_many_applies_each_in_order_and_returns_refusals(engine
     results = await store.transition_many([("c1", assign["ann"]), ("c2", assign["bo"]), ("c3", assign["bo"]),
                                            ("nope", assign["ann"]), ("c1", assign["ann"]), ("c4", assign["ann"])],
                                           T0 + 1)
-    assert [r.code if isinstance(r, StoreError) else r[0].agent_id for r in results] == [
+    assert [r.code if isinstance(r, ChatdError) else r[0].agent_id for r in results] == [
         "ann", "bo", "at_capacity", "unknown_conversation", "bad_state", "ann"]
-    assert [r[1].seq for r in results if not isinstance(r, StoreError)] == [2, 2, 2]
-    ticks = [r[1].data["tick"] for r in results if not isinstance(r, StoreError)]
+    assert [r[1].seq for r in results if not isinstance(r, ChatdError)] == [2, 2, 2]
+    ticks = [r[1].data["tick"] for r in results if not isinstance(r, ChatdError)]
     assert ticks == sorted(ticks) and len(set(ticks)) == 3  # applied in the order given
     runtime = await store.agent_runtime()
     assert (runtime["ann"]["load"], runtime["bo"]["load"]) == (2, 1)
@@ -126,11 +127,11 @@ async def test_a_long_batch_is_applied_whole_and_in_order(engine: Engine) -> Non
     changes.insert(70, ("c000", plan("queued", "assign", agent_id="ann")))  # already taken by bo
     results = await store.transition_many(changes, T0 + 1)
     assert len(results) == 131
-    assert isinstance(results[70], StoreError) and results[70].code == "bad_state"
-    owners = [r[0].agent_id for r in results if not isinstance(r, StoreError)]
+    assert isinstance(results[70], ChatdError) and results[70].code == "bad_state"
+    owners = [r[0].agent_id for r in results if not isinstance(r, ChatdError)]
     assert owners == ["bo" if n % 2 == 0 else "ann" for n in range(130)]
-    assert [r[0].conversation_id for r in results if not isinstance(r, StoreError)] == cids
-    ticks = [r[1].data["tick"] for r in results if not isinstance(r, StoreError)]
+    assert [r[0].conversation_id for r in results if not isinstance(r, ChatdError)] == cids
+    ticks = [r[1].data["tick"] for r in results if not isinstance(r, ChatdError)]
     assert ticks == sorted(ticks) and len(set(ticks)) == 130
     runtime = await store.agent_runtime()
     assert (runtime["ann"]["load"], runtime["bo"]["load"]) == (65, 65)
@@ -196,7 +197,7 @@ async def test_close_releases_and_reopen_opens(engine: Engine) -> None:
     assert events == [("queued", "queued"), ("assigned", "assigned"), ("closed", "closed"), ("reopened", "open")]
 
 
-async def test_queue_order_priority_wait_and_front(engine: Engine) -> None:
+async def test_queue_order_is_the_queue_key_priority_as_a_head_start(engine: Engine) -> None:
     store = engine.store
     await add_agent(store, "ann", capacity=5)
     await queued(store, "old-low", now=T0 + 1)
@@ -206,14 +207,21 @@ async def test_queue_order_priority_wait_and_front(engine: Engine) -> None:
     await queued(store, "mid", now=T0 + 4, priority=1)
     order = [c.conversation_id for c in await store.queue("general")]
     assert order == ["old-high", "new-high", "mid", "old-low", "new-low"]
-    # Requeued conversations go before everything, even higher priorities.
-    await queued(store, "back", now=T0 + 5)
+    # A priority level is a head start of PRIORITY_HEAD_START_SECONDS, not a trump:
+    # a plain chat that has waited longer than that goes before a new VIP.
+    await queued(store, "long-wait", now=T0 - 2 * PRIORITY_HEAD_START_SECONDS)
+    await queued(store, "new-vip", now=T0 + 10, priority=1)
+    order = [c.conversation_id for c in await store.queue("general")]
+    assert order.index("long-wait") < order.index("new-vip")
+    # A requeued chat keeps its wait: ahead of everyone who started waiting after it.
+    await queued(store, "back", now=T0 + 1.5)
     await act(store, "back", "assign", T0 + 6, agent_id="ann")
+    await queued(store, "newest", now=T0 + 6.5)
     await act(store, "back", "requeue", T0 + 7)
     order = [c.conversation_id for c in await store.queue("general")]
-    assert order == ["back", "old-high", "new-high", "mid", "old-low", "new-low"]
-    await store.assign("old-high", "ann", T0 + 8)
-    assert [c.conversation_id for c in await store.queue("general")][:2] == ["back", "new-high"]
+    assert order.index("old-low") < order.index("back") < order.index("new-low") < order.index("newest")
+    back = await store.get_conversation("back")
+    assert back is not None and back.waiting_since == T0 + 1.5 and back.queued_at == T0 + 7
 
 
 async def test_loads_always_equal_active_conversations(engine: Engine) -> None:
@@ -289,8 +297,8 @@ async def test_a_transition_keeps_its_routing_record_only_when_applied(engine: E
     offers = [(cid, dataclasses.replace(plan("queued", "assign", agent_id="ann"), routing_record={"n": "chose ann"}))
               for cid in ("c1", "c2")]
     first, second = await store.transition_many(offers, T0 + 1)
-    assert not isinstance(first, StoreError) and first[0].agent_id == "ann"
-    assert isinstance(second, StoreError) and second.code == "at_capacity"  # ann has no slot left
+    assert not isinstance(first, ChatdError) and first[0].agent_id == "ann"
+    assert isinstance(second, ChatdError) and second.code == "at_capacity"  # ann has no slot left
     kept = [r["n"] for r in await store.routing_records("c1")]
     assert kept == [*range(ROUTING_RECORDS_KEPT - 1), "chose ann"]
     assert await store.routing_records("c2") == []

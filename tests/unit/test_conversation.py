@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.conversation import ACTIONS, STATES, IllegalTransition, can, plan
+from chatd.conversation import ACTIONS, STATES, can, plan
+from chatd.errors import ChatdError
 
 # (state, action) -> resulting state, or the error code
 EXPECTED: dict[tuple[str, str], str] = {
@@ -25,7 +26,7 @@ def test_every_state_and_action(state: str, action: str) -> None:
     kwargs = {"agent_id": "bo", "current_agent": "ana", "skill": "billing"}
     expected = EXPECTED.get((state, action))
     if expected is None:
-        with pytest.raises(IllegalTransition) as caught:
+        with pytest.raises(ChatdError) as caught:
             plan(state, action, **kwargs)
         assert caught.value.code == ("conversation_closed" if state == "closed" else "bad_state")
         assert not can(state, action)
@@ -44,13 +45,13 @@ def test_effects_of_each_action() -> None:
     to_group = plan("assigned", "transfer_to_group", current_agent="ana", skill="second_line", note="refund")
     assert (to_group.agent_id, to_group.queue, to_group.skill) == ("", "add", "second_line")
     requeue = plan("assigned", "requeue", current_agent="ana")
-    assert requeue.queue_front and requeue.agent_id == ""
+    assert requeue.queue == "add" and requeue.agent_id == ""
     offer = plan("queued", "offer", agent_id="ana")
     assert (offer.agent_id, offer.queue, offer.to_state) == ("ana", "remove", "offered")
     accept = plan("offered", "accept", current_agent="ana")
     assert accept.agent_id == "ana" and accept.to_state == "assigned"
     lapse = plan("offered", "lapse", current_agent="ana")
-    assert lapse.agent_id == "" and lapse.queue_front and lapse.data == {"from_agent": "ana"}
+    assert lapse.agent_id == "" and lapse.queue == "add" and lapse.data == {"from_agent": "ana"}
     close = plan("assigned", "close")
     assert close.agent_id == "" and close.queue == "remove"
 
@@ -63,6 +64,6 @@ def test_effects_of_each_action() -> None:
     ("open", "fly", {}),
 ])
 def test_bad_requests(state: str, action: str, kwargs: dict[str, str]) -> None:
-    with pytest.raises(IllegalTransition) as caught:
+    with pytest.raises(ChatdError) as caught:
         plan(state, action, **kwargs)
     assert caught.value.code == "bad_request"

@@ -6,14 +6,15 @@ import msgpack
 import pytest
 
 from chatd import protocol
-from chatd.protocol import ProtocolError, choose_format, decode, encode, entry_frame, parse
+from chatd.errors import ChatdError
+from chatd.protocol import choose_format, decode, encode, entry_frame, parse, resume_points
 
 
 def test_exported_names_are_pinned() -> None:
     assert set(protocol.__all__) == {
-        "PROTOCOL_VERSION", "SUBPROTOCOL_JSON", "SUBPROTOCOL_MSGPACK", "ERRORS", "CLOSE_AUTH", "CLOSE_ORIGIN",
-        "CLOSE_IDLE", "CLOSE_DRAINING", "CLOSE_SLOW", "ProtocolError", "choose_format", "decode", "encode",
-        "parse", "error_frame", "entry_frame"}
+        "PROTOCOL_VERSION", "SUBPROTOCOL_JSON", "SUBPROTOCOL_MSGPACK", "CLOSE_AUTH", "CLOSE_ORIGIN",
+        "CLOSE_IDLE", "CLOSE_DRAINING", "CLOSE_SLOW", "CLOSE_UNAVAILABLE", "choose_format", "decode", "encode",
+        "parse", "error_frame", "entry_frame", "resume_points"}
 
 
 @pytest.mark.parametrize(("offered", "expected"), [
@@ -38,7 +39,7 @@ def test_round_trip(fmt: str) -> None:
     (b"\x81\xa4type", "msgpack"),
 ])
 def test_decode_rejects_bad_frames(payload: str | bytes, fmt: str) -> None:
-    with pytest.raises(ProtocolError) as caught:
+    with pytest.raises(ChatdError) as caught:
         decode(payload, fmt)
     assert caught.value.code == "bad_frame"
 
@@ -59,7 +60,7 @@ def test_decode_rejects_bad_frames(payload: str | bytes, fmt: str) -> None:
     ("visitor", {"type": "ping", "ref": "r" * 65}, "bad_request"),
 ])
 def test_parse_rejects_with_stable_codes(role: str, frame: dict[str, object], code: str) -> None:
-    with pytest.raises(ProtocolError) as caught:
+    with pytest.raises(ChatdError) as caught:
         parse(frame, role)
     assert caught.value.code == code
 
@@ -67,22 +68,27 @@ def test_parse_rejects_with_stable_codes(role: str, frame: dict[str, object], co
 def test_parse_accepts_valid_frames_and_keeps_ref() -> None:
     frame = {"type": "send", "conversation_id": "c", "client_msg_id": "m", "body": "hi", "ref": "r1"}
     assert parse(frame, "visitor") is frame
-    with pytest.raises(ProtocolError) as caught:
+    with pytest.raises(ChatdError) as caught:
         parse({"type": "read", "conversation_id": "c", "ref": "r2"}, "agent")
     assert caught.value.ref == "r2"
 
 
-def test_every_error_code_has_a_sentence_and_close_codes_are_sane() -> None:
-    for code, (sentence, close) in protocol.ERRORS.items():
-        assert sentence.endswith(".") and code == code.lower()
-        assert close in (0, 1013, 4001, 4003)
-
-
 def test_entry_frames() -> None:
     message = entry_frame({"conversation_id": "c", "seq": 3, "kind": "message", "sender_role": "agent",
-                           "sender_id": "ana", "body": "<b>hi</b>", "ts": 1.5, "client_msg_id": "m", "data": {}})
-    assert message == {"type": "message", "conversation_id": "c", "seq": 3, "from": {"role": "agent", "id": "ana"},
-                       "body": "<b>hi</b>", "ts": 1.5, "client_msg_id": "m"}
+                           "sender_id": "ana", "body": "<b>hi</b>", "ts": 1.5, "client_msg_id": "m", "data": {}},
+                          "e1")
+    assert message == {"type": "message", "conversation_id": "c", "seq": 3, "epoch": "e1",
+                       "from": {"role": "agent", "id": "ana"}, "body": "<b>hi</b>", "ts": 1.5, "client_msg_id": "m"}
     event = entry_frame({"conversation_id": "c", "seq": 4, "kind": "event", "sender_role": "system",
-                         "sender_id": "", "body": "assigned", "ts": 2.0, "data": []})
-    assert event["event"] == "assigned" and event["data"] == {}
+                         "sender_id": "", "body": "assigned", "ts": 2.0, "data": [], "epoch": "e2"})
+    assert event["event"] == "assigned" and event["data"] == {} and event["epoch"] == "e2"
+
+
+def test_resume_points_take_a_seq_or_a_seq_with_its_epoch() -> None:
+    hello = parse({"type": "hello", "resume": {"a": 4, "b": {"seq": 9, "epoch": "9f2c1a7b"}, "c": {"seq": 0}}},
+                  "visitor")
+    assert resume_points(hello) == {"a": (4, ""), "b": (9, "9f2c1a7b"), "c": (0, "")}
+    for bad in ({"a": -1}, {"a": {"epoch": "x"}}, {"a": {"seq": 1, "epoch": 5}}, {"a": "1"}):
+        with pytest.raises(ChatdError) as caught:
+            parse({"type": "hello", "resume": bad}, "visitor")
+        assert caught.value.code == "bad_request"

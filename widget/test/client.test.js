@@ -154,6 +154,43 @@ test('replay_gap: the trimmed range is skipped, reported, and older seqs stay ig
   assert.deepEqual(env.client.seqs.resume(), { c1: 121 });
 });
 
+test('resume names the log epoch of each seq once the server told it', () => {
+  const env = setup();
+  const first = online(env, { conversations: [{ conversation_id: 'c1', state: 'assigned', epoch: 'e1' }] });
+  for (const seq of [1, 2]) first.receive(message('c1', seq, `m${seq}`, 'agent', { epoch: 'e1' }));
+  first.receive({ type: 'synced', conversation_id: 'c1', last_seq: 2, epoch: 'e1' });
+  first.serverClose(1006);
+  const second = reconnect(env);
+  second.open();
+  assert.deepEqual(second.sent[0].resume, { c1: { seq: 2, epoch: 'e1' } });
+});
+
+test('resync: the server lost history, so the seqs start over and the whole log comes again', () => {
+  const env = setup();
+  const socket = online(env, ASSIGNED);
+  for (const seq of [1, 2, 3]) socket.receive(message('c1', seq, `m${seq}`, 'agent', { epoch: 'e1' }));
+  // Redis came back without its last second: seq 3 is gone, and seqs 3.. are handed out again.
+  socket.receive({ type: 'resync', conversation_id: 'c1', epoch: 'e2' });
+  socket.receive(message('c1', 1, 'm1', 'agent', { epoch: 'e2' }));
+  socket.receive(message('c1', 2, 'm2', 'agent', { epoch: 'e2' }));
+  socket.receive(message('c1', 3, 'new after the restart', 'agent', { epoch: 'e2' }));
+  const bodies = env.events.filter((e) => e.type === 'message').map((e) => e.body);
+  assert.deepEqual(bodies, ['m1', 'm2', 'm3', 'm1', 'm2', 'new after the restart']);
+  assert.deepEqual(env.client.seqs.resume(), { c1: { seq: 3, epoch: 'e2' } });
+});
+
+test('an entry of another epoch without a resync is not trusted: the client reconnects', () => {
+  const env = setup();
+  const socket = online(env, ASSIGNED);
+  socket.receive(message('c1', 1, 'm1', 'agent', { epoch: 'e1' }));
+  socket.receive(message('c1', 2, 'other history', 'agent', { epoch: 'e9' }));
+  assert.deepEqual(env.events.filter((e) => e.type === 'message').map((e) => e.body), ['m1']);
+  assert.equal(env.client.status, 'waiting');
+  const again = reconnect(env);
+  again.open();
+  assert.deepEqual(again.sent[0].resume, { c1: { seq: 1, epoch: 'e1' } });
+});
+
 test('reconnect delays follow backoff() with the injected random, and reset after welcome', () => {
   const random = () => 0.75;
   const env = setup({ random, backoff: { base: 100, cap: 1000 } });

@@ -184,3 +184,15 @@ test('unknown events and frames leave the state as it is', () => {
   assert.equal(reduce(state, null), state);
   assert.equal(reduce(state, { type: 'typing', conversation_id: 'nope', from: { role: 'agent' }, active: true }), state);
 });
+
+test('resync empties the conversation view; the replayed log fills it again', () => {
+  let state = initialState();
+  state = reduce(state, { type: 'conversation', conversation: { conversation_id: 'c1', state: 'assigned' } });
+  state = reduce(state, { type: 'message', conversation_id: 'c1', seq: 1, from: { role: 'agent', id: 'ana' }, body: 'old', ts: 1 });
+  state = reduce(state, { type: 'synced', conversation_id: 'c1', last_seq: 1 });
+  state = reduce(state, { type: 'resync', conversation_id: 'c1', epoch: 'e2' });
+  assert.deepEqual(state.conversations.c1.entries, []);
+  assert.equal(state.conversations.c1.synced, false);
+  state = reduce(state, { type: 'message', conversation_id: 'c1', seq: 1, from: { role: 'agent', id: 'ana' }, body: 'new', ts: 2 });
+  assert.deepEqual(state.conversations.c1.entries.map((e) => e.body), ['new']);
+});

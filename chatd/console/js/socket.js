@@ -1,6 +1,8 @@
 /**
  * The agent's side of the delivery contract (docs/protocol.md), as the widget keeps it:
- * - `hello` carries `resume`: the last seq seen per conversation;
+ * - `hello` carries `resume`: the last seq seen per conversation, with its log epoch;
+ * - `resync` makes it forget a conversation's seq (the server's history of it
+ *   changed); an entry of an unexpected epoch makes it reconnect to be resynced;
  * - entries (`message`, `note`, `event`) whose seq was already seen are dropped,
  *   so listeners get each entry once, in order;
  * - messages stay in the outbox (persisted in localStorage) until acknowledged and
@@ -26,6 +28,7 @@ export class AgentSocket {
     this.status = status;
     this.connection = 'idle';
     this.lastSeq = new Map();
+    this.epochs = new Map(); // conversation -> the log epoch lastSeq belongs to
     this.outboxKey = `chatd.console.outbox.${agentId}`;
     this.storage = storage;
     this.outbox = new Map(Object.entries(this._load()));
@@ -95,7 +98,11 @@ export class AgentSocket {
     }
     this.ws = ws;
     ws.onopen = () => {
-      const resume = Object.fromEntries(this.lastSeq);
+      const resume = {};
+      for (const [id, seq] of this.lastSeq) {
+        const epoch = this.epochs.get(id);
+        resume[id] = epoch ? { seq, epoch } : seq;
+      }
       this._raw({ type: 'hello', token: this.token, resume, status: this.status });
     };
     ws.onmessage = (message) => {
@@ -147,6 +154,11 @@ export class AgentSocket {
   _frame(frame) {
     switch (frame.type) {
       case 'welcome':
+        for (const conversation of frame.conversations || []) {
+          if (conversation.epoch && !this.epochs.get(conversation.conversation_id)) {
+            this.epochs.set(conversation.conversation_id, conversation.epoch);
+          }
+        }
         this.attempt = 0;
         this.heartbeatMs = Math.max(5, frame.heartbeat_seconds || 25) * 1000;
         this._setConnection('online');
@@ -154,9 +166,24 @@ export class AgentSocket {
         this.emit(frame);
         for (const [clientMsgId, item] of this.outbox) this._sendItem(clientMsgId, item);
         return;
+      case 'resync':
+        this.lastSeq.set(frame.conversation_id, 0);
+        this.epochs.set(frame.conversation_id, frame.epoch || '');
+        this.emit(frame);
+        return;
+      case 'synced':
+        if (frame.epoch) this.epochs.set(frame.conversation_id, frame.epoch);
+        this.emit(frame);
+        return;
       case 'message':
       case 'note':
       case 'event': {
+        const known = this.epochs.get(frame.conversation_id);
+        if (frame.epoch && known && frame.epoch !== known) {
+          this.drop(); // seqs of another epoch do not compare: reconnect and be resynced
+          return;
+        }
+        if (frame.epoch) this.epochs.set(frame.conversation_id, frame.epoch);
         const last = this.lastSeq.get(frame.conversation_id) || 0;
         if (frame.seq <= last) return; // already seen (a replay after a reconnect)
         this.lastSeq.set(frame.conversation_id, frame.seq);

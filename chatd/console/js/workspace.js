@@ -8,7 +8,7 @@
 import { h, mount, duration, clockTime } from './dom.js';
 import { createCustomerPanel } from './customer.js';
 
-const LEAVING = new Set(['transferred', 'requeued', 'closed', 'lapsed']);
+const OWNED = new Set(['offered', 'assigned']); // the states in which the owner works a chat
 const DISPOSITIONS = ['resolved', 'no_reply', 'escalated', 'spam', 'other'];
 
 export function createWorkspace(app) {
@@ -112,6 +112,15 @@ export function createWorkspace(app) {
       case 'replay_gap':
         refetch(frame.conversation_id);
         break;
+      case 'resync': {
+        // The server's history of this chat changed: start it afresh; the whole log follows.
+        const chat = chats.get(frame.conversation_id);
+        if (chat) {
+          chat.entries = [];
+          if (chat.view) chat.view.list.replaceChildren();
+        }
+        break;
+      }
       default:
         break;
     }
@@ -132,8 +141,10 @@ export function createWorkspace(app) {
       const data = frame.data || {};
       chat.conversation = { ...chat.conversation, state: data.state || chat.conversation.state,
         agent_id: data.agent_id ?? chat.conversation.agent_id, skill: data.skill || chat.conversation.skill };
-      if (LEAVING.has(frame.event) && data.agent_id !== me.agent_id && !chat.watching && me.role === 'agent') {
-        chat.gone = frame.event !== 'closed';
+      if (!chat.watching && data.state) {
+        // Whether the chat is still this agent's follows from the newest event
+        // alone (who owns it now), never from older ones replayed before it.
+        chat.gone = data.state !== 'closed' && !(OWNED.has(data.state) && data.agent_id === me.agent_id);
       }
       if (frame.event === 'offered' || frame.event === 'lapsed') {
         chat.conversation.offer_expires_at = data.offer_expires_at || chat.conversation.offer_expires_at;

@@ -3,7 +3,9 @@
  *
  * It owns the delivery contract of docs/protocol.md on the client side:
  * - `hello` carries the stored visitor token, the identity token and the last
- *   seen seq of every conversation (`resume`);
+ *   seen seq of every conversation with its log epoch (`resume`);
+ * - a `resync` makes it forget a conversation's seq (its history changed on
+ *   the server); an entry of an unexpected epoch makes it reconnect;
  * - every entry (`message`/`event`) whose seq was already seen is dropped, so
  *   listeners see each entry once, in order;
  * - unacknowledged messages stay in the outbox (persisted) and are resent with
@@ -31,12 +33,12 @@
 import { backoff as computeBackoff, drainDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { CLOSE, MAX_BODY_CHARS, codePoints, codecs, decodeFrame, frames, isEntry, stateAfterEvent } from './protocol.js';
 import { Outbox } from './outbox.js';
-import { SeqTracker } from './seqs.js';
+import { EpochMismatch, SeqTracker } from './seqs.js';
 import { memoryStorage, namespacedStore, storagePrefix } from './storage.js';
 
 const FATAL_CODES = new Set(['unknown_site', 'origin_not_allowed', 'unauthorized', 'token_expired']);
 // Refusals of a `send` that a later resend would only repeat.
-const RETRY_SEND_CODES = new Set(['rate_limited', 'internal_error']);
+const RETRY_SEND_CODES = new Set(['rate_limited', 'internal_error', 'unavailable']);
 
 const defaultTimers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -392,6 +394,14 @@ export class Client {
         // the view say so (and page older history over HTTP if it wants).
         this.seqs.skipTo(frame.conversation_id, frame.first_seq - 1);
         break;
+      case 'resync':
+        // The conversation's history may have changed (the server lost some):
+        // forget its seq; its whole log follows, and the view starts it afresh.
+        this.seqs.resync(frame.conversation_id, frame.epoch);
+        break;
+      case 'synced':
+        this.seqs.synced(frame.conversation_id, frame.epoch);
+        break;
       case 'error':
         this._onError(frame);
         break;
@@ -421,7 +431,7 @@ export class Client {
     for (const conv of Array.isArray(frame.conversations) ? frame.conversations : []) {
       if (!conv || !conv.conversation_id) continue;
       this.conversations.set(conv.conversation_id, { ...this.conversations.get(conv.conversation_id), ...conv });
-      this.seqs.track(conv.conversation_id);
+      this.seqs.track(conv.conversation_id, conv.epoch);
     }
     this._setStatus('online');
     this._emit(frame);
@@ -450,7 +460,16 @@ export class Client {
 
   _onEntry(frame) {
     const id = frame.conversation_id;
-    if (!this.seqs.accept(id, frame.seq)) return; // seen before a reconnect: drop
+    let fresh;
+    try {
+      fresh = this.seqs.accept(id, frame.seq, frame.epoch || '');
+    } catch (err) {
+      if (!(err instanceof EpochMismatch)) throw err;
+      // Seqs of another epoch do not compare: reconnect, and the server resyncs us.
+      this._drop(this._gen, CLOSE.CLIENT_TIMEOUT, 'epoch changed');
+      return;
+    }
+    if (!fresh) return; // seen before a reconnect: drop
     const conv = this.conversations.get(id) || { conversation_id: id, state: '' };
     conv.last_seq = frame.seq;
     if (frame.type === 'event') {
@@ -485,7 +504,7 @@ export class Client {
       }
     } else if (frame.ref && frame.ref === this._startRef) {
       this._startRef = '';
-      if (frame.code === 'rate_limited' || frame.code === 'internal_error') {
+      if (RETRY_SEND_CODES.has(frame.code)) {
         this._scheduleFlush();
       } else {
         this.outbox.setPendingStart(null);

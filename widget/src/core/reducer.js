@@ -216,6 +216,11 @@ const handlers = {
 
   synced: (state, e) => withConversation(state, e.conversation_id, (conv) => (conv.synced ? conv : { ...conv, synced: true })),
 
+  // The server's history of the conversation changed: drop what is shown; the whole log follows.
+  resync: (state, e) => withConversation(state, e.conversation_id, (conv) => ({
+    ...conv, entries: [], gaps: [], synced: false, peerReadSeq: 0,
+  })),
+
   replay_gap: (state, e) => withConversation(state, e.conversation_id, (conv) => {
     if (conv.gaps.some((g) => g.first_seq === e.first_seq)) return conv;
     return { ...conv, gaps: conv.gaps.concat({ after_seq: e.after_seq, first_seq: e.first_seq }) };
