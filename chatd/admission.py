@@ -81,6 +81,9 @@ class Admission:
         self.hub.register(session)
         await self.hub.join(session, visitor_channel(site_key, who.visitor_id))
         conversations = await self.store.visitor_conversations(site_key, who.visitor_id, limit=VISITOR_CONVERSATIONS)
+        for conversation in conversations:
+            if conversation.state == "queued":
+                self.routing.visitor_waiting(conversation.conversation_id)
         session.push({"type": "welcome", "protocol": PROTOCOL_VERSION, "role": "visitor",
                       "visitor_id": who.visitor_id, "token": token, "site": site.public(),
                       "node": self.settings.node_id, "heartbeat_seconds": self.settings.heartbeat_seconds,

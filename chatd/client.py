@@ -68,6 +68,7 @@ class ChatClient:
         self.conversations: dict[str, dict[str, Any]] = {}  # the newest summary of each one taken part in
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
+        self._online = False  # welcomed and the outbox resent: new messages go out at once
         self._ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
 
@@ -77,6 +78,7 @@ class ChatClient:
         then resend the outbox. Returns the welcome frame."""
         path = "/ws/visitor?site=" + self.site if self.role == "visitor" else "/ws/agent"
         subprotocol = SUBPROTOCOL_MSGPACK if self.fmt == "msgpack" else SUBPROTOCOL_JSON
+        self._online = False
         self.ws = await websockets.connect(self.url + path, subprotocols=[subprotocol],  # type: ignore[list-item]
                                            max_size=self.max_size, compression=None, open_timeout=10,
                                            ping_interval=None)
@@ -95,8 +97,14 @@ class ChatClient:
         if self.role == "visitor":
             self.token = welcome["token"]
         if resend:
-            for client_msg_id, (conversation_id, body) in list(self.outbox.items()):
-                await self._send_message(conversation_id, body, client_msg_id)
+            # In outbox order, including what was queued while this went on: a
+            # message sent meanwhile must not overtake an older one.
+            resent: set[str] = set()
+            while pending := [(cmid, item) for cmid, item in self.outbox.items() if cmid not in resent]:
+                for client_msg_id, (conversation_id, body) in pending:
+                    await self._send_message(conversation_id, body, client_msg_id)
+                    resent.add(client_msg_id)
+        self._online = True
         return welcome
 
     def resume_points(self) -> dict[str, Any]:
@@ -145,8 +153,9 @@ class ChatClient:
         Returns its ``client_msg_id``; :attr:`acks` gets its seq once stored."""
         client_msg_id = client_msg_id or self.new_message_id()
         self.outbox[client_msg_id] = (conversation_id, body)
-        with contextlib.suppress(Exception):
-            await self._send_message(conversation_id, body, client_msg_id)
+        if self._online:  # else the connect under way sends it, after what is older
+            with contextlib.suppress(Exception):
+                await self._send_message(conversation_id, body, client_msg_id)
         return client_msg_id
 
     async def _send_message(self, conversation_id: str, body: str, client_msg_id: str) -> None:
@@ -167,8 +176,10 @@ class ChatClient:
                 frame = msgpack.unpackb(raw, raw=False) if isinstance(raw, bytes) else orjson.loads(raw)
                 self._on_frame(frame)
         except Exception as exc:
+            self._online = False
             self._inbox.put_nowait({"type": "_closed", "reason": repr(exc)})
             return
+        self._online = False
         code = self.ws.close_code if self.ws is not None else None
         self._inbox.put_nowait({"type": "_closed", "code": code})
 

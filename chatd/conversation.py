@@ -7,7 +7,7 @@
                      │  └────assign─────┼──────────────────▶│  └ transfer_to_agent
                      ├──────lapse───────┘                   │
                      └──── requeue, transfer_to_group ──────┘
-    (close from any open state)            closed ──reopen──▶ open
+    (close from any open state)            closed ──reopen──▶ queued
     (a supervisor may also transfer an offered chat to an agent or a group,
      and move a queued chat to another group)
 
@@ -63,7 +63,7 @@ _TABLE: dict[str, tuple[tuple[str, ...], str, str]] = {
     "transfer_to_group": (("queued", "offered", "assigned"), "queued", "transferred"),
     "requeue": (("assigned",), "queued", "requeued"),
     "close": (("open", "queued", "offered", "assigned"), "closed", "closed"),
-    "reopen": (("closed",), "open", "reopened"),
+    "reopen": (("closed",), "queued", "reopened"),
 }
 ACTIONS = tuple(_TABLE)
 
@@ -175,10 +175,13 @@ def plan(state: str, action: str, *, current_agent: str = "", agent_id: str = ""
     elif action == "close":
         queue = "remove"
     elif action == "reopen":
-        extra.update(waiting_since=0.0, excluded_agents="", lapses=0)
+        queue = "add"  # back to a human at once: a reopened chat never sits open with nobody to answer
+        extra.update(excluded_agents="", lapses=0, offer_expires_at=0.0)
     key = 0.0
     if queue == "add":
-        waiting_since = record.waiting_since if record is not None and record.waiting_since else now
+        # The wait starts again on a reopen; otherwise it is kept from the first queueing.
+        kept = record is not None and record.waiting_since and action != "reopen"
+        waiting_since = record.waiting_since if kept else now  # type: ignore[union-attr]
         level = priority if priority is not None else (record.priority if record is not None else 0)
         key = queue_key(level, waiting_since, record.sla_deadline if record is not None else 0.0)
         extra.update(waiting_since=waiting_since, queue_key=key)

@@ -51,11 +51,8 @@ class BrokerPublisher:
         await self.broker.publish_many([(channel, pack_publication("signal", {"frame": frame, "skip": None}))
                                         for channel, frame in signals])
 
-    async def wake_router(self) -> None:
-        await self.broker.publish(router_channel(), _WAKE)
-
-
-_WAKE = pack_publication("wake", {})
+    async def wake_router(self, announce: Sequence[str] = ()) -> None:
+        await self.broker.publish(router_channel(), pack_publication("wake", {"announce": list(announce)}))
 
 
 class Hub(BrokerPublisher):
@@ -77,7 +74,7 @@ class Hub(BrokerPublisher):
         self._on_agent_assigned: Callable[[str, dict[str, Any]], None] | None = None
         self._on_agent_gone: Callable[[str], None] | None = None
         self._on_resync: Callable[[], None] | None = None
-        self._on_router_wake: Callable[[], None] | None = None
+        self._on_router_wake: Callable[[Sequence[str]], None] | None = None
         self._subscribed: set[str] = set()  # channels the broker delivers to this node
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._subscription_tasks: set[asyncio.Task[None]] = set()
@@ -100,11 +97,12 @@ class Hub(BrokerPublisher):
     # --- lifecycle ---------------------------------------------------------------
     def start(self, on_agent_gone: Callable[[str], None] | None = None,
               on_resync: Callable[[], None] | None = None,
-              on_router_wake: Callable[[], None] | None = None) -> None:
+              on_router_wake: Callable[[Sequence[str]], None] | None = None) -> None:
         """Start fan-out and housekeeping. ``on_agent_gone(agent_id)`` runs when an
         agent's last local connection closes; ``on_resync()`` after the broker
         came back from an outage (publications in between are lost);
-        ``on_router_wake()`` when another node has routing work."""
+        ``on_router_wake(conversation_ids)`` when another node has routing work
+        (and visitors who want their queue position told again)."""
         self._on_agent_gone = on_agent_gone
         self._on_resync = on_resync
         self._on_router_wake = on_router_wake
@@ -219,8 +217,9 @@ class Hub(BrokerPublisher):
 
     def detach(self, session: Session, conversation_id: str) -> None:
         """Stop delivering a conversation to ``session`` (it is no longer theirs)."""
+        # The epoch the client was given stays known: if the conversation comes
+        # back to this session, a changed epoch is a resync, not a surprise.
         session.delivered.pop(conversation_id, None)
-        session.epochs.pop(conversation_id, None)
         self.leave(session, conversation_channel(conversation_id))
 
     def _resync(self) -> None:
@@ -237,7 +236,8 @@ class Hub(BrokerPublisher):
         followers = self._followers.get(channel)
         if not followers:
             if channel == router_channel() and self._on_router_wake is not None:
-                self._on_router_wake()
+                with contextlib.suppress(Exception):
+                    self._on_router_wake(list(unpack_publication(raw).get("announce") or ()))
             return
         try:
             publication = unpack_publication(raw)

@@ -124,6 +124,7 @@ class Conversation:
     queue_key: float = 0.0  # place in line while queued (chatd.conversation.queue_key)
     lapses: int = 0  # offers of it that lapsed or were declined
     mode: str = "human"  # how it began: human (queued), bot (the bot answers first) or leave_message
+    last_agent_id: str = ""  # the agent who held it last (kept after it leaves them: ratings, reopening)
 
     def to_dict(self) -> dict[str, Any]:
         # every field is flat: no deep copy needed (this runs for every routing change)

@@ -8,7 +8,7 @@ works in its own task, so a slow decision never holds up message traffic.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -73,8 +73,13 @@ class Routing(Protocol):
     def agent_gone(self, agent_id: str) -> None:
         """An agent's last connection on this node closed."""
 
-    def woken(self) -> None:
-        """Another node passed on routing work (only one node routes at a time)."""
+    def visitor_waiting(self, conversation_id: str) -> None:
+        """A visitor (re)joined a queued conversation: tell them their place in
+        line and wait again (queue frames are not replayed)."""
+
+    def woken(self, announce: Sequence[str] = ()) -> None:
+        """Another node passed on routing work (only one node routes at a
+        time), with the conversations whose visitors want their place told again."""
 
     async def floor(self, skills: Iterable[str]) -> Floor:
         """Agents' loads and the queues of ``skills``, as routing sees them now."""

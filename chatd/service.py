@@ -118,6 +118,8 @@ class ChatService:
                                              owner=conversation.agent_id, visitor_id=conversation.visitor_id):
             session.push({"type": "conversation", "conversation": conversation.to_dict()})
             await self.hub.attach(session, conversation_id, 0)
+            if session.role == "visitor" and conversation.state == "queued":
+                self.router.visitor_waiting(conversation_id)
             return
         if conversation.state == "closed" and own_site:
             raise ChatdError("conversation_closed", conversation_id=conversation_id)
@@ -210,10 +212,10 @@ class ChatService:
             raise ChatdError("unknown_skill", f"no skill group {skill!r}")
 
     async def _last_agent(self, site_key: str, visitor_id: str) -> str:
-        """The agent of the visitor's latest conversation (stickiness)."""
+        """The agent who last held one of the visitor's latest conversations (stickiness)."""
         for previous in await self.store.visitor_conversations(site_key, visitor_id, limit=3):
-            if previous.agent_id:
-                return previous.agent_id
+            if previous.agent_id or previous.last_agent_id:
+                return previous.agent_id or previous.last_agent_id
         return ""
 
     async def handoff(self, conversation_id: str, context: dict[str, Any]) -> Conversation:
@@ -300,7 +302,7 @@ class ChatService:
         if not 1 <= score <= 5 or len(comment) > 1000:
             raise ChatdError("bad_request", "score must be 1 to 5 and the comment at most 1000 characters")
         rating = {"conversation_id": conversation_id, "score": score, "comment": comment,
-                  "agent_id": current.agent_id or await self._last_agent(current.site_key, visitor_id),
+                  "agent_id": current.last_agent_id,
                   "skill": current.skill, "site_key": current.site_key, "at": self.clock()}
         await self.store.put_record("rating", conversation_id, rating)
         return rating
@@ -318,6 +320,19 @@ class ChatService:
             if current.state == "assigned" and current.assigned_at:
                 # Handle times feed the queue's wait estimates.
                 await self.store.add_sample("handle_time", current.skill, self.clock() - current.assigned_at)
+        return updated
+
+    async def reopen(self, conversation_id: str, actor_role: str, actor_id: str) -> Conversation:
+        """Reopen a closed chat: back in its group's queue, preferring the agent
+        who held it last; refused (``bad_state``) while its visitor has another
+        conversation open."""
+        current = await self.conversation(conversation_id)
+        now = self.clock()
+        change = lifecycle.plan(current.state, "reopen", actor_role=actor_role, actor_id=actor_id, record=current,
+                                now=now, fields={"preferred_agent_id": current.last_agent_id
+                                                 or current.preferred_agent_id})
+        updated, _ = await self.store.reopen_conversation(conversation_id, change, now)
+        self.router.conversation_waiting(conversation_id, updated.skill)
         return updated
 
     async def transfer(self, conversation_id: str, agent_id: str, *, to_agent: str = "", to_skill: str = "",

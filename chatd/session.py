@@ -105,9 +105,11 @@ class Session:
     """State of one WebSocket connection after ``hello``.
 
     ``delivered`` maps each attached conversation to the highest seq sent to
-    this client, and ``epochs`` to the log epoch that seq belongs to; a
-    conversation absent from ``delivered`` is not (yet) attached and its live
-    entries are skipped: the replay that attaches it reads them from the log.
+    this client, and ``epochs`` every conversation the client was sent entries
+    of to the log epoch they belong to (kept after a detach, so a conversation
+    that comes back in a new epoch is resynced); a conversation absent from
+    ``delivered`` is not (yet) attached and its live entries are skipped: the
+    replay that attaches it reads them from the log.
     """
 
     __slots__ = (
@@ -243,7 +245,8 @@ class Session:
                         await self._replay(cid, max(item.after_seq, self.delivered[cid]), announce=True,
                                            epoch=self.epochs.get(cid, ""))
                     else:
-                        await self._replay(cid, item.after_seq, announce=True, epoch=item.epoch)
+                        await self._replay(cid, item.after_seq, announce=True,
+                                           epoch=item.epoch or self.epochs.get(cid, ""))
                 elif type(item) is tuple and item[0] is _CLOSE:
                     self.close_code = item[1]
                     with contextlib.suppress(Exception):

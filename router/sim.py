@@ -269,7 +269,7 @@ class _Assignments:
     async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
         return None
 
-    async def wake_router(self) -> None:
+    async def wake_router(self, announce: Sequence[str] = ()) -> None:
         return None
 
 

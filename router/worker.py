@@ -70,8 +70,9 @@ class Publisher(Protocol):
     async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Send each ``(channel, frame)`` signal."""
 
-    async def wake_router(self) -> None:
-        """Tell whichever node holds the routing lease that there is work."""
+    async def wake_router(self, announce: Sequence[str] = ()) -> None:
+        """Tell whichever node holds the routing lease that there is work,
+        and which conversations' visitors want their place told again."""
 
 
 def default_group(skill: str) -> SkillGroup:
@@ -116,6 +117,7 @@ class RoutingWorker:
         self._explained: dict[str, tuple[str, str]] = {}
         self._pass_lock = asyncio.Lock()
         self._leading = False
+        self._reannounce: set[str] = set()  # conversations whose visitor must be told their place again
 
     # --- Routing interface ----------------------------------------------------------
     async def start(self) -> None:
@@ -140,8 +142,13 @@ class RoutingWorker:
     def agent_gone(self, agent_id: str) -> None:
         self._wakeup.set()
 
-    def woken(self) -> None:
+    def visitor_waiting(self, conversation_id: str) -> None:
+        self._reannounce.add(conversation_id)
+        self._wakeup.set()
+
+    def woken(self, announce: Sequence[str] = ()) -> None:
         """Another node had routing work (see ``Publisher.wake_router``)."""
+        self._reannounce.update(announce)
         self._wakeup.set()
 
     async def _run(self) -> None:
@@ -155,7 +162,8 @@ class RoutingWorker:
                 if await self.lead():
                     await self.run_pass()
                 elif woken:
-                    await self.publisher.wake_router()
+                    announce, self._reannounce = list(self._reannounce), set()
+                    await self.publisher.wake_router(announce)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -170,6 +178,9 @@ class RoutingWorker:
     async def run_pass(self) -> int:
         """One routing pass at ``clock()``. Returns the number of conversations offered or assigned."""
         async with self._pass_lock:
+            for conversation_id in self._reannounce:
+                self._announced.pop(conversation_id, None)
+            self._reannounce.clear()
             now = self.clock()
             await self.store.complete_transitions(now, UNLOGGED_GRACE_SECONDS)
             snapshot = await self.snapshot(now)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bench.scenarios import chat, idle, multinode, ramp, storm
+from bench.scenarios import chat, faults, idle, multinode, ramp, storm
 
 __all__ = ["SCENARIOS"]
 
-SCENARIOS: dict[str, ModuleType] = {"idle": idle, "chat": chat, "ramp": ramp, "storm": storm, "multinode": multinode}
+SCENARIOS: dict[str, ModuleType] = {"idle": idle, "chat": chat, "ramp": ramp, "storm": storm, "multinode": multinode,
+                                    "faults": faults}

@@ -12,7 +12,7 @@ from chatd.model import Conversation
 from chatd.store.base import Store
 
 __all__ = ["conversation_messages", "conversation_routing", "get_conversation", "list_conversations",
-           "readable_conversation"]
+           "readable_conversation", "reopen_conversation"]
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -91,3 +91,13 @@ async def conversation_routing(request: Request) -> Response:
     records = await ctx.store.routing_records(conversation.conversation_id)
     return json({"conversation_id": conversation.conversation_id,
                  "decisions": [ctx.router.explain(record) for record in records]})
+
+
+async def reopen_conversation(request: Request) -> Response:
+    """``POST /conversations/{id}/reopen``: supervisors and admins, or the agent who held it last."""
+    ctx = context(request)
+    who = await caller(request)
+    conversation = await ctx.service.conversation(request.path_params["conversation_id"])
+    if who.kind != "agent" or (who.role not in ("supervisor", "admin") and conversation.last_agent_id != who.subject):
+        raise ChatdError("forbidden", "only supervisors and the agent who held it reopen a conversation")
+    return json((await ctx.service.reopen(conversation.conversation_id, who.role, who.subject)).to_dict())

@@ -35,6 +35,7 @@ def api_routes() -> list[Route]:
         (f"{v1}/conversations/{{conversation_id}}", conversations.get_conversation, ["GET"]),
         (f"{v1}/conversations/{{conversation_id}}/messages", conversations.conversation_messages, ["GET"]),
         (f"{v1}/conversations/{{conversation_id}}/routing", conversations.conversation_routing, ["GET"]),
+        (f"{v1}/conversations/{{conversation_id}}/reopen", conversations.reopen_conversation, ["POST"]),
         ("/healthz", health.healthz, ["GET"]),
         ("/readyz", health.readyz, ["GET"]),
         ("/metrics", health.metrics, ["GET"]),

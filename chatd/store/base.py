@@ -164,6 +164,13 @@ class Store(Protocol):
         ``queue`` transition) queued in the same step, its event logged.
         Raises ``ChatdError('bad_state')`` if its id exists."""
 
+    async def reopen_conversation(self, conversation_id: str, change: Transition,
+                                  now: float) -> tuple[Conversation, LogEntry]:
+        """Apply the ``reopen`` transition, unless the conversation's visitor
+        has another conversation open (``ChatdError('bad_state')``), and make
+        it the visitor's open one, in one atomic step. Refusals as
+        :meth:`transition`'s."""
+
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
     async def visitor_conversations(self, site_key: str, visitor_id: str, limit: int = 20) -> list[Conversation]:

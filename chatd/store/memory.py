@@ -203,6 +203,20 @@ class MemoryStore:
             self._apply(stored, queue, now)
         return replace(stored), True
 
+    async def reopen_conversation(self, conversation_id: str, change: Transition,
+                                  now: float) -> tuple[Conversation, LogEntry]:
+        conv = self._conversations.get(conversation_id)
+        if conv is None:
+            raise ChatdError("unknown_conversation")
+        visitor = (conv.site_key, conv.visitor_id)
+        other = self._open.get(visitor)
+        if other not in (None, conversation_id) and self._conversations[other].state != "closed":
+            raise ChatdError("bad_state", "the visitor has another conversation open")
+        self._check(conv, change)
+        entry = self._apply(conv, change, now)
+        self._open[visitor] = conversation_id
+        return replace(conv), entry
+
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         found = self._conversations.get(conversation_id)
         return None if found is None else replace(found)
@@ -257,6 +271,7 @@ class MemoryStore:
                 self._active.setdefault(new_owner, set()).add(conversation_id)
                 self._last_assigned[new_owner] = now
                 conv.assigned_at = now
+                conv.last_agent_id = new_owner
             conv.agent_id = new_owner
         if change.queue:
             self._dequeue(conv)

@@ -186,6 +186,7 @@ class RedisStore:
         self._log_epoch = client.register_script(_script("log_epoch", "log_epoch"))
         self._transition = client.register_script(_script("transition", "routing_change"))
         self._start = client.register_script(_script("start_conversation", "routing_change"))
+        self._reopen = client.register_script(_script("reopen_conversation", "routing_change"))
         self._unlogged = client.register_script(_script("unlogged", "routing_change"))
         self._read_conversations = client.register_script(_script("read_conversations"))
         self._agent_status = client.register_script(_script("agent_status"))
@@ -352,6 +353,28 @@ class RedisStore:
         await self._log(started.conversation_id, reply[2])
         # "exists" with our own id: this is a retry of a start whose reply was lost.
         return started, reply[0] == b"created" or started.conversation_id == cid
+
+    @_retried
+    async def reopen_conversation(self, conversation_id: str, change: Transition,
+                                  now: float) -> tuple[Conversation, LogEntry]:
+        current = await self.get_conversation(conversation_id)
+        if current is None:
+            raise ChatdError("unknown_conversation")
+        return await self._retrying(self._reopen_once, current, change, secrets.token_hex(8), now)
+
+    async def _reopen_once(self, current: Conversation, change: Transition, op: str,
+                           now: float) -> tuple[Conversation, LogEntry]:
+        k, cid = self._keys, current.conversation_id
+        keys, args = self._routing_head(now, ())
+        keys += [k.conversation(cid), k.pending_events(cid), k.routing_records(cid),
+                 k.visitor_open(current.site_key, current.visitor_id)]
+        reply = await self._reopen(keys=keys, args=[*args, *self._change_args(cid, change, op)])
+        if reply[0] != b"ok":
+            raise refusal(reply[0].decode())
+        conversation = _conversation(_pairs(reply[1]))
+        entry = await self._log(cid, reply[2])
+        assert conversation is not None and entry is not None
+        return conversation, entry
 
     @_retried
     async def get_conversation(self, conversation_id: str) -> Conversation | None:

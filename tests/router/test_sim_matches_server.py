@@ -47,7 +47,7 @@ class Recorder:
     async def publish_signals(self, signals: Any) -> None:
         return None
 
-    async def wake_router(self) -> None:
+    async def wake_router(self, announce: Any = ()) -> None:
         return None
 
 

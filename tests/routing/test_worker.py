@@ -45,7 +45,7 @@ class Recorder:
     async def publish_signals(self, signals: Sequence[tuple[str, dict[str, Any]]]) -> None:
         self.signals += signals
 
-    async def wake_router(self) -> None:
+    async def wake_router(self, announce: Sequence[str] = ()) -> None:
         return None
 
     def queue_frames(self, cid: str) -> list[dict[str, Any]]:
@@ -224,3 +224,31 @@ async def test_algorithms_per_group_are_applied(store: Store, worker: RoutingWor
     await worker.run_pass()
     owners = [(await state(store, f"c{i}"))[1] for i in range(6)]
     assert owners == ["a1", "a2", "a3", "a1", "a2", "a3"]
+
+
+async def test_a_visitor_who_rejoins_is_told_their_place_again(
+        store: Store, worker: RoutingWorker, recorder: Recorder) -> None:
+    await agent(store, "ana", capacity=1)
+    await waiting(store, "busy", T0 - 50)
+    await waiting(store, "q1", T0)
+    await worker.run_pass()
+    assert len(recorder.queue_frames("q1")) == 1
+    await worker.run_pass()
+    assert len(recorder.queue_frames("q1")) == 1  # nothing changed: nothing sent
+    worker.visitor_waiting("q1")  # the visitor reconnected: queue frames are not replayed
+    await worker.run_pass()
+    assert len(recorder.queue_frames("q1")) == 2 and recorder.queue_frames("q1")[-1]["position"] == 1
+    worker.woken(["q1"])  # the same, passed on by another node
+    await worker.run_pass()
+    assert len(recorder.queue_frames("q1")) == 3
+
+
+async def test_the_routing_lease_lets_one_worker_route_at_a_time(store: Store, recorder: Recorder,
+                                                                 clock: Clock) -> None:
+    first = RoutingWorker(store, recorder, clock, node_id="n1")
+    second = RoutingWorker(store, recorder, clock, node_id="n2")
+    assert await first.lead() and not await second.lead()
+    clock.now += 10  # n1 stopped renewing (it died)
+    assert await second.lead() and not await first.lead()
+    await second.stop()  # a drain gives the lease up at once
+    assert await first.lead()

@@ -10,6 +10,7 @@ import pytest
 
 from chatd.conversation import PRIORITY_HEAD_START_SECONDS, plan
 from chatd.errors import ChatdError
+from chatd.model import Conversation
 from chatd.store.base import ROUTING_RECORDS_KEPT, Engine, Store, Transition
 
 from .helpers import T0, act, add_agent, new_conversation, queued
@@ -179,7 +180,7 @@ async def test_transfer_to_group_requeues_in_the_new_skill(engine: Engine) -> No
     assert (await store.agent_runtime())["ann"]["load"] == 0
 
 
-async def test_close_releases_and_reopen_opens(engine: Engine) -> None:
+async def test_close_releases_and_reopen_queues_again(engine: Engine) -> None:
     store = engine.store
     await add_agent(store, "ann")
     await queued(store, "c1")
@@ -191,10 +192,28 @@ async def test_close_releases_and_reopen_opens(engine: Engine) -> None:
     assert await store.agent_conversations("ann") == []
     closed_queued = await act(store, "c2", "close", T0 + 10)
     assert closed_queued.state == "closed" and await store.queue("general") == []
-    reopened = await act(store, "c1", "reopen", T0 + 11)
-    assert reopened.state == "open"
+    assert conv.last_agent_id == "ann"  # kept after the close: ratings, reopening
+    change = plan("closed", "reopen", record=conv, now=T0 + 11, fields={"preferred_agent_id": "ann"})
+    reopened, _ = await store.reopen_conversation("c1", change, T0 + 11)
+    assert (reopened.state, reopened.waiting_since, reopened.preferred_agent_id) == ("queued", T0 + 11, "ann")
+    assert [c.conversation_id for c in await store.queue("general")] == ["c1"]
     events = [(e.body, e.data["state"]) for e in (await store.read("c1", 0)).entries]
-    assert events == [("queued", "queued"), ("assigned", "assigned"), ("closed", "closed"), ("reopened", "open")]
+    assert events == [("queued", "queued"), ("assigned", "assigned"), ("closed", "closed"), ("reopened", "queued")]
+
+
+async def test_a_visitor_has_one_open_conversation_reopening_included(engine: Engine) -> None:
+    store = engine.store
+    await new_conversation(store, "old", visitor="v1")
+    closed = await act(store, "old", "close", T0 + 1)
+    await new_conversation(store, "new", visitor="v1", created_at=T0 + 2)
+    with pytest.raises(ChatdError) as refused:
+        await store.reopen_conversation("old", plan("closed", "reopen", record=closed, now=T0 + 3), T0 + 3)
+    assert refused.value.code == "bad_state"
+    await act(store, "new", "close", T0 + 4)
+    await store.reopen_conversation("old", plan("closed", "reopen", record=closed, now=T0 + 5), T0 + 5)
+    conversation = Conversation("newer", "s1", "v1", created_at=T0 + 6)
+    started, created = await store.start_conversation(conversation, None, T0 + 6)
+    assert (started.conversation_id, created) == ("old", False)  # the reopened one is the visitor's open one
 
 
 async def test_queue_order_is_the_queue_key_priority_as_a_head_start(engine: Engine) -> None:

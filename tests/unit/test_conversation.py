@@ -16,7 +16,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("queued", "transfer_to_group"): "queued",
     ("assigned", "transfer_to_agent"): "assigned", ("assigned", "transfer_to_group"): "queued",
     ("assigned", "requeue"): "queued", ("assigned", "close"): "closed",
-    ("closed", "reopen"): "open",
+    ("closed", "reopen"): "queued",
 }
 
 

@@ -84,7 +84,7 @@ local function apply(conv, pending, routing, a)
     if owner ~= '' then
       redis.call('ZADD', ACTIVE_PREFIX .. owner, created_at, id)
       redis.call('HSET', LAST_ASSIGNED, owner, NOW)
-      redis.call('HSET', conv, 'assigned_at', NOW)
+      redis.call('HSET', conv, 'assigned_at', NOW, 'last_agent_id', owner)
     end
     redis.call('HSET', conv, 'agent_id', owner)
   end
