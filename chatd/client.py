@@ -79,6 +79,10 @@ class ChatClient:
         path = "/ws/visitor?site=" + self.site if self.role == "visitor" else "/ws/agent"
         subprotocol = SUBPROTOCOL_MSGPACK if self.fmt == "msgpack" else SUBPROTOCOL_JSON
         self._online = False
+        await self._stop_reader()
+        if self.ws is not None:  # an earlier connection: gone or going, never two at once
+            with contextlib.suppress(Exception):
+                await self.ws.close()
         self.ws = await websockets.connect(self.url + path, subprotocols=[subprotocol],  # type: ignore[list-item]
                                            max_size=self.max_size, compression=None, open_timeout=10,
                                            ping_interval=None)
@@ -90,9 +94,14 @@ class ChatClient:
             frame["token"] = self.token
         if self.name:
             frame["name"] = self.name
-        await self.send_frame(frame)
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-        welcome = await self.expect("welcome", timeout=10)
+        try:
+            await self.send_frame(frame)
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+            welcome = await self.expect("welcome", timeout=10)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+            raise
         self.welcome = welcome
         if self.role == "visitor":
             self.token = welcome["token"]
@@ -177,7 +186,9 @@ class ChatClient:
                 self._on_frame(frame)
         except Exception as exc:
             self._online = False
-            self._inbox.put_nowait({"type": "_closed", "reason": repr(exc)})
+            received = getattr(exc, "rcvd", None)  # websockets' ConnectionClosed: the close frame, if any
+            self._inbox.put_nowait({"type": "_closed", "reason": repr(exc),
+                                    "code": received.code if received is not None else None})
             return
         self._online = False
         code = self.ws.close_code if self.ws is not None else None

@@ -748,4 +748,4 @@ def open_redis_engine(url: str, *, prefix: str, log_retention: int, retry_second
     client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     keys = Keys(prefix)
     return Engine("redis", RedisStore(client, keys, log_retention=log_retention, retry_seconds=retry_seconds),
-                  RedisBroker(url, keys, publisher=client))
+                  RedisBroker(url, keys, publisher=client, ack_timeout=retry_seconds))

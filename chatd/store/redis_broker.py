@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
+from chatd.errors import ChatdError
 from chatd.store.base import PublicationHandler
 from chatd.store.keys import Keys
 from chatd.store.redis_wire import pool_options
@@ -39,8 +40,10 @@ _PUBLISH_MANY = Path(__file__).resolve().parent / "lua" / "publish_many.lua"
 _SUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE command when resubscribing
 
 
-def backoff(initial: float = 0.05, maximum: float = 5.0, factor: float = 2.0) -> Iterator[float]:
-    """Delays between reconnection attempts: exponential, capped."""
+def backoff(initial: float = 0.05, maximum: float = 1.0, factor: float = 2.0) -> Iterator[float]:
+    """Delays between reconnection attempts: exponential, capped at a second
+    (one attempt a second per node while Redis is away; it is back in use
+    within a second of returning, inside the store's retry bound)."""
     delay = initial
     while True:
         yield delay
@@ -90,8 +93,8 @@ class RedisBroker:
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe and wait for Redis to confirm. If the connection is down,
-        the subscription is made on reconnection; ``TimeoutError`` after
-        ``ack_timeout`` seconds (the channel stays subscribed)."""
+        the subscription is made on reconnection; ``ChatdError("unavailable")``
+        after ``ack_timeout`` seconds (the channel stays subscribed)."""
         if self._reader is None:
             raise RuntimeError("start() the broker before subscribing")
         self._channels.add(channel)
@@ -105,7 +108,7 @@ class RedisBroker:
         except TimeoutError:
             if self._acks.get(wire) is ack:
                 del self._acks[wire]  # the next subscribe() asks again
-            raise
+            raise ChatdError("unavailable", "Redis did not confirm a subscription") from None
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
