@@ -119,7 +119,7 @@ class ChatService:
             session.push({"type": "conversation", "conversation": conversation.to_dict()})
             await self.hub.attach(session, conversation_id, 0)
             if session.role == "visitor" and conversation.state == "queued":
-                self.router.visitor_waiting(conversation_id)
+                self.router.visitor_waiting(conversation_id)  # queue frames are not replayed
             return
         if conversation.state == "closed" and own_site:
             raise ChatdError("conversation_closed", conversation_id=conversation_id)
@@ -143,11 +143,12 @@ class ChatService:
             self.hub.detach(session, conversation_id)
 
     # --- starting ------------------------------------------------------------------------
-    async def visitor_start(self, session: Session, *, skill: str = "",
-                            attributes: dict[str, Any] | None = None) -> tuple[Conversation, BotStart | None]:
+    async def visitor_start(self, session: Session, *, skill: str = "", attributes: dict[str, Any] | None = None,
+                            ref: str | None = None) -> Conversation:
         """``start`` from a visitor's session: their open conversation, or a new
         one for ``skill`` (the site's default when empty), with the visitor's
-        name, VIP priority and dedicated agent from their profile."""
+        name, VIP priority and dedicated agent from their profile. Answers with
+        the ``conversation`` frame, then follows it."""
         site_key, visitor_id = session.site_key, session.principal_id
         site = await self.site(site_key)
         if attributes:
@@ -155,10 +156,23 @@ class ChatService:
         profile = await self.store.get_visitor(site_key, visitor_id)
         # The name from hello (or the signed identity), else one the visitor gave in a pre-chat form.
         name = session.name or str(profile.get("name") or "")[:MAX_VISITOR_NAME]
-        return await self.start_conversation(
+        conversation, start = await self.start_conversation(
             site_key, visitor_id, skill=skill or (site.default_skill if site else "general"), visitor_name=name,
             priority=VIP_PRIORITY if profile.get("vip") else 0,
             preferred_agent_id=str(profile.get("dedicated_agent") or ""))
+        reply: dict[str, Any] = {"type": "conversation", "conversation": conversation.to_dict()}
+        if start is not None:
+            reply["mode"] = start.mode
+            if start.message:
+                reply["message"] = start.message
+        if ref is not None:
+            reply["ref"] = ref
+        session.push(reply)
+        if start is not None:  # new: the router tells the visitor their place as it queues it
+            await self.hub.attach(session, conversation.conversation_id, 0)
+        else:  # theirs already: followed now if it was not, and told its place again
+            await self.join(session, conversation.conversation_id)
+        return conversation
 
     async def start_conversation(self, site_key: str, visitor_id: str, *, skill: str, visitor_name: str = "",
                                  priority: int = 0, preferred_agent_id: str = "",

@@ -166,17 +166,8 @@ class _Connection:
         if not self.hello_done:
             raise ChatdError("hello_required")
         if kind == "start":
-            conversation, start = await service.visitor_start(session, skill=frame.get("skill") or "",
-                                                              attributes=frame.get("attributes"))
-            reply: dict[str, Any] = {"type": "conversation", "conversation": conversation.to_dict()}
-            if start is not None:
-                reply["mode"] = start.mode
-                if start.message:
-                    reply["message"] = start.message
-            if ref is not None:
-                reply["ref"] = ref
-            session.push(reply)
-            await service.join(session, conversation.conversation_id)
+            await service.visitor_start(session, skill=frame.get("skill") or "", attributes=frame.get("attributes"),
+                                        ref=ref)
             return
         if kind == "status":
             await service.set_status(session.principal_id, frame["status"])

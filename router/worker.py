@@ -147,9 +147,12 @@ class RoutingWorker:
         self._wakeup.set()
 
     def woken(self, announce: Sequence[str] = ()) -> None:
-        """Another node had routing work (see ``Publisher.wake_router``)."""
-        self._reannounce.update(announce)
-        self._wakeup.set()
+        """A node had routing work (see ``Publisher.wake_router``). Only the
+        worker routing now takes it up: every node hears every wake-up, its
+        own included, and passing them on would only echo them back."""
+        if self._leading:
+            self._reannounce.update(announce)
+            self._wakeup.set()
 
     async def _run(self) -> None:
         while True:

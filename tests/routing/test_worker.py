@@ -238,7 +238,8 @@ async def test_a_visitor_who_rejoins_is_told_their_place_again(
     worker.visitor_waiting("q1")  # the visitor reconnected: queue frames are not replayed
     await worker.run_pass()
     assert len(recorder.queue_frames("q1")) == 2 and recorder.queue_frames("q1")[-1]["position"] == 1
-    worker.woken(["q1"])  # the same, passed on by another node
+    assert await worker.lead()
+    worker.woken(["q1"])  # the same, passed on by another node to the one routing
     await worker.run_pass()
     assert len(recorder.queue_frames("q1")) == 3
 
