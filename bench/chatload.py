@@ -262,7 +262,7 @@ def _collect(gen: LoadGenerator, step: int, seconds: float, rate: float, settle_
                 for name, value in export["totals"].items():
                     totals[name] = totals.get(name, 0) + value
             summary["connection_events"] = {k: v for k, v in sorted(totals.items())
-                                            if k.startswith(("error_", "close_", "reconnects", "replay_gaps",
+                                            if k.startswith(("error_", "close_", "reconnects", "replay_gaps", "resyncs",
                                                              "seq_gaps", "connect_failures"))}
             return summary
         gen.pump(0.5)

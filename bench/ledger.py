@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -125,6 +126,12 @@ class SeqTracker:
                 del self._holes[stream]
             return "late"
         return "duplicate"
+
+    def forget(self, matches: Callable[[Any], bool]) -> None:
+        """Start the streams ``matches`` picks afresh (their numbers come again)."""
+        for stream in [s for s in self._last if matches(s)]:
+            self._last.pop(stream, None)
+            self._holes.pop(stream, None)
 
     def last(self, stream: Any) -> int:
         return self._last.get(stream, 0)

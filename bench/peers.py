@@ -316,6 +316,12 @@ class ChatdPeer:
             if self.waiter is not None and not self.waiter.done():  # hello or start refused: give up this session
                 _fail(self.waiter, ConnectionError(f"error {frame.get('code')} before an answer"))
                 self.drop()
+        elif kind == "resync":  # the log's history changed (Redis lost some): its seqs start afresh
+            self.ledger.totals["resyncs"] += 1
+            conversation_id = frame["conversation_id"]
+            self.seqs.forget(lambda stream: stream == conversation_id)
+            self.copies.forget(lambda stream: stream[0] == conversation_id)
+            self.last_seq[conversation_id] = 0
         elif kind == "replay_gap":
             self.ledger.totals["replay_gaps"] += 1
 

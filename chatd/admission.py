@@ -78,6 +78,7 @@ class Admission:
         if who.name or who.verified:
             await self.store.update_visitor(site_key, who.visitor_id,
                                             {**({"name": who.name} if who.name else {}), **who.verified})
+        session.holds(resume_points(hello))
         self.hub.register(session)
         await self.hub.join(session, visitor_channel(site_key, who.visitor_id))
         conversations = await self.store.visitor_conversations(site_key, who.visitor_id, limit=VISITOR_CONVERSATIONS)
@@ -122,6 +123,7 @@ class Admission:
         if agent is None:
             raise ChatdError("unauthorized", "the agent no longer exists")
         session.principal_id, session.name, session.agent_role = agent.agent_id, agent.name, agent.role
+        session.holds(resume_points(hello))
         self.hub.register(session)
         await self.store.touch_presence(agent.agent_id, self.settings.node_id, now + self.settings.presence_ttl_seconds)
         self.service.agents_changed()

@@ -217,9 +217,7 @@ class Hub(BrokerPublisher):
 
     def detach(self, session: Session, conversation_id: str) -> None:
         """Stop delivering a conversation to ``session`` (it is no longer theirs)."""
-        # The epoch the client was given stays known: if the conversation comes
-        # back to this session, a changed epoch is a resync, not a surprise.
-        session.delivered.pop(conversation_id, None)
+        session.unfollow(conversation_id)
         self.leave(session, conversation_channel(conversation_id))
 
     def _resync(self) -> None:

@@ -109,7 +109,11 @@ class Session:
     of to the log epoch they belong to (kept after a detach, so a conversation
     that comes back in a new epoch is resynced); a conversation absent from
     ``delivered`` is not (yet) attached and its live entries are skipped: the
-    replay that attaches it reads them from the log.
+    replay that attaches it reads them from the log. ``held`` is what the
+    client holds of conversations not attached now (said at ``hello``, or
+    sent before a detach): no replay sends those entries again, whichever
+    attaches the conversation (the hello's own, a catch-up after a broker
+    outage, a chat coming back). Only a ``resync`` sends a log again.
     """
 
     __slots__ = (
@@ -128,6 +132,7 @@ class Session:
         "delivered",
         "epochs",
         "fmt",
+        "held",
         "last_seen",
         "name",
         "on_detach",
@@ -151,6 +156,7 @@ class Session:
         self.agent_role = ""  # agent / supervisor / admin
         self.delivered: dict[str, int] = {}
         self.epochs: dict[str, str] = {}
+        self.held: dict[str, int] = {}
         self.channels: set[str] = set()
         self._queue: deque[Any] = deque()
         self._started = False
@@ -209,6 +215,23 @@ class Session:
             self._queue.append((_CLOSE, code))
             self._write_soon()
 
+    def holds(self, points: dict[str, tuple[int, str]]) -> None:
+        """The client's resume points from ``hello`` (``{conversation: (seq,
+        epoch)}``): what it has, never sent again by any replay."""
+        for conversation_id, (seq, epoch) in points.items():
+            self.held[conversation_id] = seq
+            if epoch:
+                self.epochs[conversation_id] = epoch
+
+    def unfollow(self, conversation_id: str) -> None:
+        """Stop delivering the conversation's live entries. What the client
+        was sent stays held (and its epoch known): if the conversation comes
+        back to this session, the replay goes on from there, or resyncs when
+        the log's epoch changed meanwhile."""
+        seq = self.delivered.pop(conversation_id, None)
+        if seq is not None:
+            self.held[conversation_id] = seq
+
     def start(self) -> None:
         """Frames may be written from now on (those queued before go first)."""
         self._started = True
@@ -245,7 +268,7 @@ class Session:
                         await self._replay(cid, max(item.after_seq, self.delivered[cid]), announce=True,
                                            epoch=self.epochs.get(cid, ""))
                     else:
-                        await self._replay(cid, item.after_seq, announce=True,
+                        await self._replay(cid, max(item.after_seq, self.held.get(cid, 0)), announce=True,
                                            epoch=item.epoch or self.epochs.get(cid, ""))
                 elif type(item) is tuple and item[0] is _CLOSE:
                     self.close_code = item[1]
@@ -310,6 +333,7 @@ class Session:
             await self._send(encode({"type": "resync", "conversation_id": conversation_id, "epoch": page.epoch},
                                     self.fmt))
             self.delivered.pop(conversation_id, None)
+            self.held.pop(conversation_id, None)
             announce, upto, cursor = True, 0, 0
             page = await self._store.read(conversation_id, 0, limit=500)
         self.epochs[conversation_id] = page.epoch
@@ -333,6 +357,7 @@ class Session:
             page = await self._store.read(conversation_id, cursor, limit=500)
         if conversation_id in self.delivered or announce:
             self.delivered[conversation_id] = max(cursor, self.delivered.get(conversation_id, 0))
+            self.held.pop(conversation_id, None)
         if announce:
             await self._send(encode({"type": "synced", "conversation_id": conversation_id,
                                      "last_seq": cursor, "epoch": page.epoch}, self.fmt))

@@ -121,6 +121,7 @@ def run(ctx: Any) -> dict[str, Any]:
         "time_to_all_resumed_s": round(resumed_s[-1], 2) if all_resumed and resumed_s else None,
         "resume_s": _quantiles(resumed_s),
         "replay_gaps": totals.get("replay_gaps", 0),
+        "resyncs": totals.get("resyncs", 0),
         "seq_gaps_seen": totals.get("seq_gaps_seen", 0),
         "reconnects": totals.get("reconnects", 0),
         "connect_failures": totals.get("connect_failures", 0),
@@ -173,5 +174,6 @@ def headline(result: dict[str, Any]) -> str:
     return (f"storm ({f['mode']}): {f['resumed']}/{f['clients']} resumed, all within {f['time_to_all_resumed_s']} s "
             f"(p50 {f['resume_s']['p50']} p99 {f['resume_s']['p99']} s), restart {f['server_restart_seconds']} s; "
             f"messages sent {m['sent']} delivered {m['delivered']} lost {m['lost']} dup {m['duplicated']} "
-            f"out-of-order {m['out_of_order']} unacked {m['unacked']}, replay gaps {f['replay_gaps']}; "
+            f"out-of-order {m['out_of_order']} unacked {m['unacked']}, replay gaps {f['replay_gaps']}, "
+            f"resyncs {f['resyncs']}; "
             f"target {'met' if result.get('target_met') else 'missed'}")

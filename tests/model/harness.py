@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import redis
 
 from bench.redis_server import RedisServer
 from chatd.client import ChatClient, ClientClosed
@@ -105,6 +106,16 @@ class Deployment:
         else:
             self.redis.stop()
         self.redis.start()
+
+    def cut_subscriptions(self) -> None:
+        """Close every node's pub/sub connection, as a network blip between
+        the nodes and Redis does: publications sent meanwhile are lost."""
+        assert self.redis is not None
+        client = redis.Redis.from_url(self.redis.url)
+        try:
+            client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        finally:
+            client.close()
 
     def close(self) -> None:
         for node in self.nodes:
@@ -357,6 +368,9 @@ class Team:
                     found.append(f"the visitor of {cid} has seqs {got[-6:]}, the log {visible[-6:]}")
             found += [f"{person.name}: {v}" for person in (visitor, *self.agents.values())
                       for v in person.client.violations]
+        # Within one log epoch, no client is ever sent an entry it already has.
+        found += [f"{person.name} was sent {person.client.duplicates} entries it already had"
+                  for person in (*self.visitors.values(), *self.agents.values()) if person.client.duplicates]
         for agent_id, count in holding.items():
             agent = self.agents.get(agent_id)
             if agent is not None and count > agent.capacity:

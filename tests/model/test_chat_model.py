@@ -5,10 +5,12 @@ customers do: start (also twice at once, from two tabs), messages both ways,
 accept, decline and let offers lapse, transfers to an agent and to another
 group, chats handed on and back, a supervisor's reassign, agents dropping and
 coming back within and past the grace period, close, reopen, rate; and with
-the Redis engine, faults: kill -9 of a node, Redis restarted by SIGTERM or
-SIGKILL. After every step that did something,
-:meth:`tests.model.harness.Team.settle_and_check` checks the deployment against
-the model. A failing walk is shrunk and printed, with the seed that replays it.
+the Redis engine, faults: kill -9 of a node, every node's pub/sub connection
+cut while the agents reconnect, Redis restarted by SIGTERM or SIGKILL. After
+every step that did something, :meth:`tests.model.harness.Team.settle_and_check`
+checks the deployment against the model (which includes: no client is ever
+sent an entry it already has, within one log epoch). A failing walk is
+shrunk and printed, with the seed that replays it.
 
 Two deployments are driven: one node on the memory engine, and two nodes on a
 Redis server of the test's own. ``make test`` runs a fixed small budget (the

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from chatd.client import ChatClient
-from tests.model.harness import GRACE_SECONDS, OFFER_SECONDS, PRESENCE_SECONDS, Deployment, Person, Team, wait
+from tests.model.harness import GRACE_SECONDS, OFFER_SECONDS, PRESENCE_SECONDS, Deployment, Person, Team, gather, wait
 
 __all__ = ["OPERATIONS", "Step", "WalkFailed", "generate", "run_walk", "shrink"]
 
@@ -244,6 +244,23 @@ async def a_node_is_killed(team: Team, deployment: Deployment, step: Step) -> bo
     return True
 
 
+async def subscriptions_drop_as_agents_reconnect(team: Team, deployment: Deployment, step: Step) -> bool:
+    """Every node loses its pub/sub connection while the agents come back
+    from a network drop: publications are lost and caught up from the logs,
+    in the middle of the agents' hellos."""
+    agents = list(team.agents.values())
+    for agent in agents:
+        await agent.client.drop()
+        agent.connected = False
+
+    async def cut() -> None:
+        await wait((step.to % 80) / 1000)
+        await asyncio.get_running_loop().run_in_executor(None, deployment.cut_subscriptions)
+
+    await gather(cut(), *(team.reconnect(agent) for agent in agents))
+    return True
+
+
 async def redis_restarts(team: Team, deployment: Deployment, step: Step) -> bool:
     """SIGKILL (``flag``) or SIGTERM, then started again."""
     await asyncio.get_running_loop().run_in_executor(None, deployment.restart_redis, step.flag)
@@ -268,6 +285,7 @@ OPERATIONS: dict[str, tuple[Operation, float, bool]] = {
     "a_supervisor_reopens": (a_supervisor_reopens, 0.7, False),
     "an_agent_drops_and_comes_back": (an_agent_drops_and_comes_back, 1, False),
     "a_node_is_killed": (a_node_is_killed, 0.6, True),
+    "subscriptions_drop_as_agents_reconnect": (subscriptions_drop_as_agents_reconnect, 0.6, True),
     "redis_restarts": (redis_restarts, 0.6, True),
 }
 

@@ -1,10 +1,13 @@
-"""A session never lets its client compare seqs across log epochs.
+"""A session never lets its client compare seqs across log epochs, and never
+sends an entry twice within one.
 
 Driven with a store of a few entries whose epoch the test changes (as a
 Redis restart does) and a list for the socket: resuming in another epoch,
 a live entry of a new epoch, and a conversation that comes back to the
 session after its epoch changed are all answered with ``resync`` and the
-whole log.
+whole log. Within an epoch, what the client holds (its resume points, or
+what it was sent before a chat left it) is never sent again, whichever
+replay attaches the conversation first.
 """
 
 from __future__ import annotations
@@ -108,3 +111,34 @@ async def test_a_conversation_that_comes_back_after_its_epoch_changed_is_resynce
     session.push(Replay("c1", 0, ""))  # ... and the chat is theirs again
     await settle(session)
     assert kinds(sent) == ["m1", "m2", "synced", "resync", "m1", "m2", "synced"]
+
+
+async def test_no_replay_resends_what_the_client_said_it_holds_whichever_comes_first() -> None:
+    log = Log(5, "e1")
+    session, sent = await session_on(log)
+    session.holds({"c1": (3, "e1")})  # hello: resume from seq 3
+    session.push(Replay("c1", 0, ""))  # a catch-up after a broker outage gets there first ...
+    session.push(Replay("c1", 3, "e1"))  # ... then the hello's own replay
+    await settle(session)
+    assert kinds(sent) == ["m4", "m5", "synced", "synced"]
+
+
+async def test_what_the_client_held_in_an_older_epoch_is_resynced_not_trusted() -> None:
+    log = Log(2, "e2")
+    session, sent = await session_on(log)
+    session.holds({"c1": (2, "e1")})
+    session.push(Replay("c1", 0, ""))
+    await settle(session)
+    assert kinds(sent) == ["resync", "m1", "m2", "synced"]
+
+
+async def test_a_conversation_that_comes_back_goes_on_from_what_the_client_was_sent() -> None:
+    log = Log(2, "e1")
+    session, sent = await session_on(log)
+    session.push(Replay("c1", 0, ""))
+    await settle(session)
+    Hub.detach(NoChannels(), session, "c1")  # type: ignore[arg-type]  # handed to another agent ...
+    log.entries.append(LogEntry("c1", 3, "message", "visitor", "v1", "m3", 3.0))
+    session.push(Replay("c1", 0, ""))  # ... and back
+    await settle(session)
+    assert kinds(sent) == ["m1", "m2", "synced", "m3", "synced"]
