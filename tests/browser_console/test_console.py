@@ -114,6 +114,8 @@ async def test_agent_workspace_supervisor_and_reconnect(server: ChatdProcess, co
     await expect(bo_row.get_by_test_id("agent-load")).to_have_text("1/3")
     await expect(ana_row.get_by_test_id("agent-load")).to_have_text("0/3")
     await expect(ana.get_by_test_id("composer")).to_be_hidden()
+    await ana.get_by_test_id("dismiss").click()  # Ana puts away the chat she handed on
+    await expect(ana.locator(f'[data-testid=inbox-item][data-cid="{cid}"]')).to_have_count(0)
 
     # The supervisor reads the routing explanation, then reassigns the chat back to Ana.
     chat_row = bo_row.locator(f'[data-testid=agent-chat][data-cid="{cid}"]')
@@ -127,6 +129,7 @@ async def test_agent_workspace_supervisor_and_reconnect(server: ChatdProcess, co
     await expect(ana_row.get_by_test_id("agent-load")).to_have_text("1/3")
     await expect(_log(ana, cid).get_by_test_id("transfer-note").last).to_contain_text("she knows the order")
     await expect(ana.get_by_test_id("composer")).to_be_visible()
+    await expect(_log(ana, cid).get_by_text("我的快递到哪了？")).to_be_visible()  # its history is back too
 
     # Ana's network drops: the visitor keeps writing, Ana writes too; nothing is lost or doubled.
     await ana.context.set_offline(True)

@@ -67,6 +67,8 @@ export function createWorkspace(app) {
           if (!activeId) open(chat.id);
         }
         if (chat.watching) open(chat.id);
+        // A chat dismissed here and now back: the socket skips what it saw before, so its history comes from the API.
+        if (!known && app.socket.lastSeq.get(chat.id)) refetch(chat.id, false);
         render();
         break;
       }
@@ -110,7 +112,7 @@ export function createWorkspace(app) {
         break;
       }
       case 'replay_gap':
-        refetch(frame.conversation_id);
+        refetch(frame.conversation_id, true);
         break;
       case 'resync': {
         // The server's history of this chat changed: start it afresh; the whole log follows.
@@ -156,7 +158,7 @@ export function createWorkspace(app) {
     if (chat.id === activeId) renderHeader(chat);
   }
 
-  async function refetch(conversationId) {
+  async function refetch(conversationId, trimmed) {
     const chat = chats.get(conversationId);
     if (!chat) return;
     try {
@@ -168,7 +170,7 @@ export function createWorkspace(app) {
       }
       chat.entries.sort((a, b) => a.seq - b.seq);
       if (chat.view) {
-        chat.view.list.replaceChildren(h('li', { class: 'system' }, t('replay_gap')));
+        chat.view.list.replaceChildren(...(trimmed ? [h('li', { class: 'system' }, t('replay_gap'))] : []));
         for (const entry of chat.entries) appendEntry(chat, entry);
       }
     } catch (error) {
