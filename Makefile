@@ -3,7 +3,7 @@
 
 run:
 	.ci/setup run
-	.venv/bin/chatd serve
+	.venv/bin/chatd serve --demo
 
 test:
 	.ci/setup test

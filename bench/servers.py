@@ -170,7 +170,7 @@ class ChatdServer(_Process):
     """``chatd serve`` with the given engine and workers."""
 
     def __init__(self, *, engine: str = "redis", port: int = 0, workers: int = 1, redis_url: str = "",
-                 prefix: str = "", secret: str = "bench-secret", log_dir: Path, name: str = "chatd",
+                 prefix: str = "", secret: str = "bench-secret-" + "0" * 32, log_dir: Path, name: str = "chatd",
                  env: dict[str, str] | None = None) -> None:
         super().__init__(port, log_dir)
         self.engine = engine
@@ -188,7 +188,7 @@ class ChatdServer(_Process):
         env = super().environment()
         env.update({"CHATD_HOST": "127.0.0.1", "CHATD_PORT": str(self.port), "CHATD_ENGINE": self.engine,
                     "CHATD_SECRET": self.secret, "CHATD_LOG_LEVEL": "warning", "CHATD_WORKERS": str(self.workers),
-                    "PYTHONUNBUFFERED": "1", **LOAD_LIMITS})
+                    "PYTHONUNBUFFERED": "1", "CHATD_DEMO": "true", "CHATD_DRAIN_DELAY_SECONDS": "0", **LOAD_LIMITS})
         if self.engine == "redis":
             env.update({"CHATD_REDIS_URL": self.redis_url, "CHATD_REDIS_PREFIX": self.prefix})
         env.update(self.extra_env)

@@ -6,8 +6,10 @@ with their own settings, engine and clock.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -32,6 +34,7 @@ from chatd.demo import seed_demo
 from chatd.demo_orders import demo_orders_endpoint
 from chatd.errors import ChatdError
 from chatd.hub import Hub
+from chatd.logs import RequestIds
 from chatd.metrics import Metrics
 from chatd.service import ChatService
 from chatd.settings import Settings, load_settings
@@ -56,18 +59,49 @@ def build_context(settings: Settings, engine: Engine | None = None,
                   clock: Callable[[], float] = time.time) -> Context:
     engine = engine or open_engine(settings)
     metrics = Metrics()
+    if hasattr(engine.store, "timed"):
+        engine.store.timed = metrics.store_call
     hub = Hub(settings, engine, clock, metrics)
     router = RoutingWorker(engine.store, hub, clock, grace_seconds=settings.agent_grace_seconds,
-                           node_id=settings.node_id,
-                           on_assigned=metrics.assignments.inc)
+                           node_id=settings.node_id, on_assigned=metrics.placed)
     bot = BotRuntime(engine.store, router, clock)
+    bot.webhook.counted = lambda outcome: metrics.webhooks.labels("bot", outcome).inc()
     service = ChatService(engine.store, hub, router, clock, metrics, bot=bot)
     bot.attach(service)
-    signer = TokenSigner(settings.secret)
+    # --demo without a secret: one made up per start (serving_problems refuses that otherwise)
+    signer = TokenSigner(settings.secret or secrets.token_urlsafe(32))
     admission = Admission(settings=settings, store=engine.store, hub=hub, service=service, routing=router,
                           signer=signer, clock=clock)
     return Context(settings=settings, engine=engine, hub=hub, router=router, service=service, admission=admission,
                    signer=signer, metrics=metrics, clock=clock)
+
+
+STORE_SAMPLE_SECONDS = 5.0
+
+
+async def sample_store_wide(ctx: Context) -> None:
+    """Every few seconds, set the store-wide gauges (queues per skill group,
+    agents online by status) from the store, and whether this node routes."""
+    while True:
+        ctx.metrics.flush_gc()
+        try:
+            now = ctx.clock()
+            skills = await ctx.store.queued_skills()
+            queues = {}
+            for skill in skills:
+                waiting = await ctx.store.queue(skill)
+                oldest = min((c.queued_at for c in waiting if c.queued_at), default=now)
+                queues[skill] = (len(waiting), max(0.0, now - oldest))
+            runtime = await ctx.store.agent_runtime()
+            statuses: dict[str, int] = {}
+            for agent_id in await ctx.store.connected_agents(now):
+                status = str(runtime.get(agent_id, {}).get("status", "online"))
+                statuses[status] = statuses.get(status, 0) + 1
+            ctx.metrics.store_wide(queues, statuses)
+            ctx.metrics.routing_leader.set(1 if ctx.router.leading else 0)
+        except Exception:  # a store outage: the gauges keep their last values, readiness says why
+            log.debug("could not sample the store for metrics", exc_info=True)
+        await asyncio.sleep(STORE_SAMPLE_SECONDS)
 
 
 def _page(path: Path) -> Callable[..., object]:
@@ -123,6 +157,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                     ctx.hub.spawn(ctx.admission.catch_up(session))
 
         ctx.hub.start(on_agent_gone=agent_gone, on_resync=resynced, on_router_wake=ctx.router.woken)
+        ctx.hub.spawn(sample_store_wide(ctx))
         await ctx.router.start()
         await ctx.service.bot.start()
         log.info("chatd node %s ready (engine %s)", settings.node_id, ctx.engine.name)
@@ -147,8 +182,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     ]
     # Bearer tokens, never cookies, authenticate every call, so any origin may
     # call the API (the widget on customers' sites fetches history, posts messages).
-    middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "PATCH", "PUT",
-                                                                                  "DELETE"],
+    middleware = [Middleware(RequestIds),
+                  Middleware(CORSMiddleware, allow_origins=["*"],
+                             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
                              allow_headers=["authorization", "content-type"], max_age=600)]
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ChatdError)

@@ -2,9 +2,14 @@
 
 With ``--workers N`` the parent binds the socket once and runs N worker
 processes on it (Redis engine only: the memory engine lives in one process).
-Each worker drains on SIGTERM: readiness turns 503, in-flight acks finish,
-clients are closed with 1012 so they reconnect elsewhere, and the process
-exits within ``drain_seconds``.
+Each worker drains on SIGTERM: readiness turns 503 at once and stays so for
+``drain_delay_seconds`` while the node still serves (so a load balancer
+stops sending it new connections), then in-flight acks finish, clients are
+closed with 1012 so they reconnect elsewhere, and the process exits within
+``drain_seconds`` more.
+
+``chatd admin create`` makes the first admin of a deployment; ``chatd
+secret`` prints a value for ``CHATD_SECRET``.
 """
 
 from __future__ import annotations
@@ -12,34 +17,48 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
+import logging
 import multiprocessing
 import os
+import secrets
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from prometheus_client import start_http_server
+from prometheus_client.multiprocess import mark_process_dead
 
-from chatd.settings import ENV_PREFIX, Settings, load_settings
+from chatd.http_guard import guarded_http
+from chatd.logs import configure_logging
+from chatd.metrics import MULTIPROCESS_ENV, multiprocess_registry
+from chatd.settings import ENV_PREFIX, Settings, describe, load_settings, serving_problems, unknown_variables
 
 __all__ = ["main", "uvicorn_config"]
 
+log = logging.getLogger("chatd.serve")
 WS_HARD_LIMIT = 1024 * 1024  # frames beyond this close the socket (1009); smaller ones get an error frame
 
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+        app, host=settings.host, port=settings.port, loop="uvloop", http=guarded_http(settings.header_timeout_seconds),
         ws="websockets-sansio", ws_per_message_deflate=False, ws_max_size=WS_HARD_LIMIT,
         # Clients ping at least every heartbeat and silent ones are closed by the
         # idle sweep: protocol-level pings from the server would only cost CPU.
         ws_ping_interval=None, ws_ping_timeout=None,
-        lifespan="on", log_level=settings.log_level, access_log=False,
+        # chatd.logs configures every logger, uvicorn's included.
+        lifespan="on", log_config=None, log_level=settings.log_level, access_log=settings.access_log,
+        timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]
         timeout_graceful_shutdown=max(1, int(settings.drain_seconds)), server_header=False,
     )
 
@@ -83,9 +102,14 @@ class DrainingServer(uvicorn.Server):
         self._draining = True
         ctx = self._chatd_app.state.chatd
         ctx.metrics.draining.set(1)
+        ctx.leaving = True  # readiness answers 503 from now on
+        log.info("draining: readiness is 503; connections close in %g s", ctx.settings.drain_delay_seconds)
 
         async def drain_then_exit() -> None:
             try:
+                # Give load balancers time to see readiness fail and send
+                # new connections elsewhere; until then this node serves.
+                await asyncio.sleep(ctx.settings.drain_delay_seconds)
                 await ctx.hub.drain(ctx.settings.drain_seconds)
             finally:
                 super(DrainingServer, self).handle_exit(sig, frame)
@@ -104,9 +128,11 @@ def _run_one(sockets: list[socket.socket] | None = None) -> None:
     from chatd.app import create_app
 
     gc.set_threshold(*GC_THRESHOLDS)
-
     settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
     app = create_app(settings)
+    if settings.metrics_port and settings.workers <= 1:
+        start_http_server(settings.metrics_port, settings.host, registry=app.state.chatd.metrics.registry)
     server = DrainingServer(uvicorn_config(app, settings), app)
     server.run(sockets=sockets)
 
@@ -117,6 +143,12 @@ def _serve(settings: Settings) -> int:
         return 0
     config = uvicorn_config(None, settings)
     sock = config.bind_socket()
+    # Every worker keeps its metric values in files here, so any of them (and
+    # the metrics port, served by this parent) reports the whole node.
+    metrics_dir = tempfile.mkdtemp(prefix="chatd-metrics-")
+    os.environ[MULTIPROCESS_ENV] = metrics_dir
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, settings.host, registry=multiprocess_registry())
     spawn = multiprocessing.get_context("spawn")
     workers = [spawn.Process(target=_run_one, args=([sock],), name=f"chatd-worker-{i}")
                for i in range(settings.workers)]
@@ -130,46 +162,143 @@ def _serve(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for worker in workers:
-        worker.join()
+    try:
+        for worker in workers:
+            worker.join()
+            if worker.pid is not None:
+                mark_process_dead(worker.pid, metrics_dir)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return max((w.exitcode or 0) for w in workers)
+
+
+def _variables() -> str:
+    rows = describe()
+    width = max(len(name) for name, _default, _help in rows)
+    lines = ["settings (environment; each also as <NAME>_FILE, a file holding the value):"]
+    lines += [f"  {name:<{width}}  {help}" + (f" [default: {default}]" if default else "")
+              for name, default, help in rows]
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatd", description="Real-time customer-service chat server.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--engine", choices=("memory", "redis"))
-    serve.add_argument("--redis-url")
-    serve.add_argument("--redis-prefix")
-    serve.add_argument("--workers", type=int)
-    serve.add_argument("--no-demo", dest="demo", action="store_false", default=None,
-                       help="do not seed demo data")
-    serve.add_argument("--log-level")
+    serve = commands.add_parser("serve", help="run the server", epilog=_variables(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Run chatd. Flags win over CHATD_* variables, which win over defaults.")
+    defaults = Settings()
+    serve.add_argument("--host", help=f"address to listen on [default: {defaults.host}]")
+    serve.add_argument("--port", type=int, help=f"port [default: {defaults.port}]")
+    serve.add_argument("--engine", choices=("memory", "redis"), help=f"[default: {defaults.engine}]")
+    serve.add_argument("--redis-url", help="[default: redis://127.0.0.1:6379/0]")
+    serve.add_argument("--redis-prefix", help=f"[default: {defaults.redis_prefix}]")
+    serve.add_argument("--workers", type=int, help=f"processes sharing the port [default: {defaults.workers}]")
+    serve.add_argument("--demo", dest="demo", action="store_true", default=None,
+                       help="seed demo data and allow a made-up secret: for trying chatd, never for a deployment")
+    serve.add_argument("--log-level", help=f"[default: {defaults.log_level}]")
+    serve.add_argument("--log-format", choices=("text", "json"), help=f"[default: {defaults.log_format}]")
+    serve.add_argument("--metrics-port", type=int, help="serve /metrics on this port only [default: the main port]")
+
+    admin = commands.add_parser("admin", help="manage agents from the command line")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_commands.add_parser(
+        "create", help="create an admin (the first one of a deployment)",
+        description="Create an admin in the store named by the CHATD_* settings (Redis engine). "
+                    "Without --password-file a random password is made up and printed once.")
+    create.add_argument("--id", required=True, dest="agent_id", help="the login id (a-z, 0-9, _ . -)")
+    create.add_argument("--name", help="the name agents see [default: the id]")
+    create.add_argument("--password-file", help="a file holding the password (8 to 128 characters)")
+    commands.add_parser("secret", help=f"print a new random value for {ENV_PREFIX}SECRET")
     return parser
+
+
+async def _create_admin(settings: Settings, agent_id: str, name: str, password: str) -> str:
+    from chatd.api.admin import valid_id, validate_agent_fields
+    from chatd.errors import ChatdError
+    from chatd.model import Agent
+    from chatd.store import open_engine
+
+    if not valid_id(agent_id):
+        return "the id must be 1 to 32 of a-z, 0-9, _ . - (starting with a letter or digit)"
+    engine = open_engine(settings)
+    try:
+        if not await engine.store.ping():
+            return f"the store does not answer ({settings.engine})"
+        if await engine.store.get_agent(agent_id) is not None:
+            return f"an agent {agent_id!r} exists already; change it in the console"
+        try:
+            agent = await validate_agent_fields({"name": name, "password": password, "role": "admin"},
+                                                Agent(agent_id=agent_id, name=agent_id, capacity=1))
+        except ChatdError as exc:
+            return str(exc)
+        await engine.store.put_agent(agent)
+        return ""
+    finally:
+        await engine.store.close()
+
+
+def _admin_create(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        print(f"chatd: {exc}", file=sys.stderr)
+        return 2
+    if settings.engine == "memory":
+        print("chatd: the memory engine keeps agents inside the serving process; set CHATD_ENGINE=redis "
+              "(and CHATD_REDIS_URL) to create an admin for a deployment", file=sys.stderr)
+        return 2
+    made_up = args.password_file is None
+    if made_up:
+        password = secrets.token_urlsafe(15)
+    else:
+        try:
+            password = Path(args.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            print(f"chatd: cannot read {args.password_file}: {exc.strerror}", file=sys.stderr)
+            return 2
+    problem = asyncio.run(_create_admin(settings, args.agent_id, args.name or args.agent_id, password))
+    if problem:
+        print(f"chatd: {problem}", file=sys.stderr)
+        return 1
+    print(f"created admin {args.agent_id!r}" + (f"; password (shown once): {password}" if made_up else ""))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    for name in unknown_variables():
+        print(f"chatd: warning: {name} is not a chatd setting (see chatd serve --help)", file=sys.stderr)
+    if args.command == "secret":
+        print(secrets.token_urlsafe(48))
+        return 0
+    if args.command == "admin":
+        return _admin_create(args)
     flags = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     try:
         settings = load_settings(**flags)
     except ValueError as exc:
         print(f"chatd: {exc}", file=sys.stderr)
         return 2
-    if settings.engine == "memory" and settings.workers > 1:
-        print("chatd: the memory engine runs in one process; use --engine redis with --workers", file=sys.stderr)
+    problems = serving_problems(settings)
+    if problems:
+        for problem in problems:
+            print(f"chatd: {problem}", file=sys.stderr)
         return 2
+    if not settings.secret:  # --demo: one made-up secret, shared with the workers below
+        settings = dataclasses.replace(settings, secret=secrets.token_urlsafe(32))
     # Workers read their settings from the environment, so hand them the
     # resolved values (including the one shared secret) that way.
-    for name, value in settings.public().items():
-        if name not in ("node_id",):
-            os.environ[ENV_PREFIX + name.upper()] = str(value)
-    os.environ[ENV_PREFIX + "SECRET"] = settings.secret
+    for name, value in dataclasses.asdict(settings).items():
+        if name != "node_id":
+            os.environ.pop(ENV_PREFIX + name.upper() + "_FILE", None)
+            os.environ[ENV_PREFIX + name.upper()] = "true" if value is True else "false" if value is False \
+                else str(value)
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
     print(f"chatd serving on http://{settings.host}:{settings.port} (engine {settings.engine}, "
-          f"workers {settings.workers}); widget demo at /demo, console at /console", flush=True)
+          f"workers {settings.workers}" + (", demo data" if settings.demo else "") + ")"
+          + ("; widget demo at /demo, console at /console" if settings.demo else "; console at /console"),
+          flush=True)
     return _serve(settings)
 
 

@@ -30,6 +30,7 @@ class Context:
     signer: TokenSigner
     metrics: Metrics
     clock: Callable[[], float]
+    leaving: bool = False  # SIGTERM came: readiness answers 503 while connections are still served
     # offline messages per client address: a burst of 5, then one every 10 s
     leave_messages: KeyedLimiter = field(default_factory=lambda: KeyedLimiter(rate=0.1, burst=5))
 

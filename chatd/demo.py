@@ -1,11 +1,15 @@
 """Demo data so a newcomer can try chatd at once: a site, two agents, a
-supervisor and an admin. Seeded only into an empty store, with random
-passwords that are printed at start (never fixed ones a deployment could
-forget to change)."""
+supervisor and an admin. Seeded only with ``chatd serve --demo`` (``make
+run``) and only into an empty store, with random passwords that are printed
+at start and a site identity secret derived from the server's secret (never
+fixed values a deployment could forget to change)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import hmac
 import logging
 import secrets
 
@@ -15,15 +19,20 @@ from chatd.model import Agent, Site
 from chatd.settings import Settings
 from chatd.store.base import Store
 
-__all__ = ["DEMO_AGENTS", "DEMO_BOT_SITE", "DEMO_SITE", "seed_demo"]
+__all__ = ["DEMO_AGENTS", "DEMO_BOT_SITE", "DEMO_SITE", "demo_site_secret", "seed_demo"]
 
 log = logging.getLogger("chatd.demo")
 
-DEMO_SITE = Site(site_key="demo", name="Demo Shop 演示商城", allowed_origins=[], secret="demo-site-secret",
-                 default_skill="general")
+DEMO_SITE = Site(site_key="demo", name="Demo Shop 演示商城", allowed_origins=[], default_skill="general")
 # The same shop with the bot answering first (bot-first is one setting: PUT /api/v1/sites/demo/bot).
 DEMO_BOT_SITE = Site(site_key="demo-bot", name="Demo Shop 演示商城 (bot first)", allowed_origins=[],
-                     secret="demo-site-secret", default_skill="general")
+                     default_skill="general")
+
+
+def demo_site_secret(server_secret: str) -> str:
+    """The demo sites' identity secret: a host backend signs its customers'
+    identities with it (the tests do, knowing the server's secret)."""
+    return hmac.new(server_secret.encode(), b"chatd-demo-site", hashlib.sha256).hexdigest()
 
 # agent id, name, role, skills, capacity
 DEMO_AGENTS = (
@@ -41,8 +50,9 @@ async def seed_demo(store: Store, settings: Settings) -> dict[str, str]:
     and prints them, since they are random per seeding."""
     if await store.list_sites():
         return {}
-    await store.put_site(Site.from_dict(DEMO_SITE.to_dict()))
-    await store.put_site(Site.from_dict(DEMO_BOT_SITE.to_dict()))
+    site_secret = demo_site_secret(settings.secret) if settings.secret else secrets.token_urlsafe(24)
+    for site in (DEMO_SITE, DEMO_BOT_SITE):
+        await store.put_site(dataclasses.replace(Site.from_dict(site.to_dict()), secret=site_secret))
     await seed_bot_demo(store, [DEMO_SITE.site_key, DEMO_BOT_SITE.site_key], DEMO_BOT_SITE.site_key)
     passwords = {agent_id: secrets.token_urlsafe(9) for agent_id, *_ in DEMO_AGENTS}
     hashes = await asyncio.gather(*(hash_password_off_loop(passwords[agent_id]) for agent_id, *_ in DEMO_AGENTS))

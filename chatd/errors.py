@@ -36,6 +36,7 @@ ERRORS: dict[str, ErrorCode] = {
     "unauthorized": ErrorCode("The token is missing or invalid.", 4001, 401),
     "token_expired": ErrorCode("The token has expired.", 4001, 401),
     "token_revoked": ErrorCode("The token has been revoked.", 4001, 401),
+    "too_many_attempts": ErrorCode("Too many failed logins; wait and try again.", 0, 429),
     "forbidden": ErrorCode("You do not take part in this conversation.", 0, 403),
     # what the state allows
     "not_found": ErrorCode("No such thing.", 0, 404),

@@ -58,6 +58,10 @@ class Floor:
 
 
 class Routing(Protocol):
+    @property
+    def leading(self) -> bool:
+        """True while this process decides for the whole store (holds the routing lease)."""
+
     async def start(self) -> None:
         """Begin routing (start the worker task)."""
 

@@ -101,7 +101,7 @@ class RoutingWorker:
 
     def __init__(self, store: Store, publisher: Publisher, clock: Callable[[], float], *,
                  grace_seconds: float = 60.0, sweep_seconds: float = 1.0, node_id: str = "",
-                 on_assigned: Callable[[], None] | None = None) -> None:
+                 on_assigned: Callable[[str, float], None] | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.clock = clock
@@ -120,6 +120,10 @@ class RoutingWorker:
         self._reannounce: set[str] = set()  # conversations whose visitor must be told their place again
 
     # --- Routing interface ----------------------------------------------------------
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -329,8 +333,8 @@ class RoutingWorker:
         for updated in placed:
             self._explained.pop(updated.conversation_id, None)
             self._announced.pop(updated.conversation_id, None)
-            if self.on_assigned is not None:
-                self.on_assigned()
+            if self.on_assigned is not None:  # (skill group, seconds it waited)
+                self.on_assigned(updated.skill, snap.now - (updated.queued_at or snap.now))
         await self.publisher.publish_assigned_many([(updated.agent_id, updated.to_dict()) for updated in placed])
         return {updated.conversation_id for updated in placed}
 

@@ -61,7 +61,8 @@ class ChatdProcess:
 
     def __init__(self, engine: str = "memory", *, prefix: str = "", port: int = 0,
                  env: dict[str, str] | None = None, args: list[str] | None = None,
-                 command: list[str] | None = None, secret: str = "test-secret", cwd: Path = REPO) -> None:
+                 command: list[str] | None = None, secret: str = "test-secret-" + "0" * 32,
+                 cwd: Path = REPO) -> None:
         self.engine = engine
         self.prefix = prefix or (f"chatdtest:{uuid.uuid4().hex[:12]}" if engine == "redis" else "")
         self.port = port or free_port()
@@ -86,7 +87,9 @@ class ChatdProcess:
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
         env.update({"CHATD_PORT": str(self.port), "CHATD_HOST": "127.0.0.1", "CHATD_ENGINE": self.engine,
-                    "CHATD_SECRET": self.secret, "CHATD_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"})
+                    "CHATD_SECRET": self.secret, "CHATD_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1",
+                    # test nodes start with the demo data and close at once on SIGTERM
+                    "CHATD_DEMO": "true", "CHATD_DRAIN_DELAY_SECONDS": "0"})
         if self.engine == "redis":
             env.update({"CHATD_REDIS_URL": REDIS_URL, "CHATD_REDIS_PREFIX": self.prefix})
         env.update(self.extra_env)

@@ -25,12 +25,18 @@ __all__ = [
     "list_sites",
     "update_agent",
     "update_site",
+    "valid_id",
     "validate_agent_fields",
     "validate_site_fields",
 ]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def valid_id(text: object) -> bool:
+    """Whether ``text`` may name an agent, site or skill group."""
+    return isinstance(text, str) and _ID.match(text) is not None
 
 
 def _text(body: dict[str, Any], name: str, limit: int = 64) -> str:

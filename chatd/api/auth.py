@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,11 +20,24 @@ async def login(request: Request) -> Response:
     agent_id, password = body.get("agent_id"), body.get("password")
     if not isinstance(agent_id, str) or not isinstance(password, str):
         raise ChatdError("bad_request", "agent_id and password are required strings")
-    agent = await ctx.store.get_agent(agent_id)
+    settings, store = ctx.settings, ctx.store
+    # Failures are counted per account and per client address (behind a proxy,
+    # the address uvicorn takes from trusted forwarded headers). Either one
+    # over its limit locks logins out for the rest of its window.
+    subjects = ((f"agent:{agent_id[:100]}", settings.login_attempts),
+                (f"address:{request.client.host if request.client else ''}", 4 * settings.login_attempts))
+    for subject, limit in subjects:
+        count, left = await store.login_failures(subject)
+        if count >= limit:
+            raise ChatdError("too_many_attempts", f"too many failed logins; try again in {math.ceil(left)} s")
+    agent = await store.get_agent(agent_id)
     # The same answer, after the same work, for an unknown agent and a wrong password.
     matches = await check_password(None if agent is None else agent.password_hash, password)
     if agent is None or not matches:
+        for subject, _limit in subjects:
+            await store.count_login_failure(subject, settings.login_lockout_seconds)
         raise ChatdError("unauthorized", "wrong agent id or password")
+    await store.clear_login_failures(subjects[0][0])
     token, claims = ctx.signer.issue("agent", agent.agent_id, ctx.settings.agent_token_ttl_seconds,
                                      ctx.clock(), role=agent.role)
     return json({"token": token, "expires_at": claims["exp"], "agent": agent.public()})

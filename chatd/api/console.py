@@ -195,6 +195,7 @@ async def customer_panel(request: Request) -> Response:
                           user_id=visitor["user_id"], name=visitor["name"], email=visitor["email"],
                           phone=visitor["phone"])
     info = await customer_info_client(ctx).fetch(query, site.secret if site is not None else "")
+    ctx.metrics.webhooks.labels("customer_info", info.status).inc()
     return json({"conversation_id": conversation.conversation_id, "visitor": visitor,
                  "site": site.public() if site is not None else None, "history": history,
                  "customer_info": info.to_dict()})

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chatd.api.common import context, json
+from chatd.errors import ChatdError
 
 __all__ = ["healthz", "metrics", "readyz"]
 
@@ -19,7 +20,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     ctx = context(request)
-    if ctx.hub.draining:
+    if ctx.leaving or ctx.hub.draining:
         return json({"status": "draining"}, 503)
     try:
         ok = await asyncio.wait_for(ctx.store.ping(), 1.0)
@@ -31,4 +32,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(context(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    ctx = context(request)
+    if ctx.settings.metrics_port:
+        raise ChatdError("not_found", f"metrics are served on port {ctx.settings.metrics_port}")
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

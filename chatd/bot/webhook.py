@@ -195,6 +195,7 @@ class WebhookClient:
         self._clock = clock
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
+        self.counted: Callable[[str], None] | None = None  # told each delivery's outcome
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -205,6 +206,12 @@ class WebhookClient:
 
     async def deliver(self, settings: BotSettings, event: dict[str, Any]) -> Delivery:
         """POST ``event`` to the site's bot and interpret the answer. Never raises."""
+        delivery = await self._deliver(settings, event)
+        if self.counted is not None:
+            self.counted(delivery.outcome)
+        return delivery
+
+    async def _deliver(self, settings: BotSettings, event: dict[str, Any]) -> Delivery:
         body = orjson.dumps(event)
         timestamp = int(self._clock())
         headers = {"content-type": "application/json", TIMESTAMP_HEADER: str(timestamp),

@@ -143,6 +143,17 @@ class Store(Protocol):
 
     async def is_token_revoked(self, token_id: str) -> bool: ...
 
+    async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:
+        """Count a failed login of ``subject`` (``agent:<id>`` or ``address:<ip>``)
+        in a window that starts with its first failure; returns the count so far
+        and the seconds until the window ends."""
+
+    async def login_failures(self, subject: str) -> tuple[int, float]:
+        """The failures counted for ``subject`` in its current window and the
+        seconds left in it (``(0, 0.0)`` when there is none)."""
+
+    async def clear_login_failures(self, subject: str) -> None: ...
+
     # --- visitors ----------------------------------------------------------
     async def update_visitor(self, site_key: str, visitor_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """Merge attributes into the visitor's profile and return it whole."""

@@ -182,6 +182,10 @@ class Keys:
         """STRING with a TTL: a revoked token id, kept until the token expires."""
         return f"{self.rt}revoked:{token_id}"
 
+    def login_failures(self, subject: str) -> str:
+        """STRING counter with a TTL: failed logins of an account or address in the current window."""
+        return f"{self.rt}login-failures:{subject}"
+
     # --- broker ----------------------------------------------------------------
     def channel(self, name: str) -> str:
         """The Redis channel for a broker channel name."""

@@ -109,6 +109,7 @@ class MemoryStore:
         self._active: dict[str, set[str]] = {}  # agent -> conversations it holds (its load)
         self._sites: dict[str, Site] = {}
         self._revoked: dict[str, float] = {}  # token id -> forget at (on self._clock)
+        self._login_failures: dict[str, tuple[int, float]] = {}  # subject -> (count, window ends at)
         self._visitors: dict[tuple[str, str], dict[str, Any]] = {}
         self._conversations: dict[str, Conversation] = {}
         self._by_visitor: dict[tuple[str, str], list[str]] = {}
@@ -171,6 +172,22 @@ class MemoryStore:
             del self._revoked[token_id]
             return False
         return True
+
+    async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:
+        count, _left = await self.login_failures(subject)
+        ends = self._login_failures[subject][1] if count else self._clock() + window_seconds
+        self._login_failures[subject] = (count + 1, ends)
+        return count + 1, ends - self._clock()
+
+    async def login_failures(self, subject: str) -> tuple[int, float]:
+        count, ends = self._login_failures.get(subject, (0, 0.0))
+        if count and self._clock() >= ends:
+            del self._login_failures[subject]
+            return 0, 0.0
+        return count, max(0.0, ends - self._clock()) if count else 0.0
+
+    async def clear_login_failures(self, subject: str) -> None:
+        self._login_failures.pop(subject, None)
 
     # --- visitors -------------------------------------------------------------
     async def update_visitor(self, site_key: str, visitor_id: str, attributes: dict[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,7 @@ import asyncio
 import functools
 import math
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -193,17 +194,23 @@ class RedisStore:
         self._routing_lease = client.register_script(_script("routing_lease"))
         # conversation id -> newest transition number this node saw logged, not yet told to {rt}
         self._acks: dict[str, int] = {}
+        self.timed: Callable[[str, float], None] | None = None  # (store call, seconds) of each one that answered
 
     async def _retrying(self, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_seconds
         delay = 0.05
         while True:
+            started = loop.time()
             try:
-                return await method(*args, **kwargs)
+                result = await method(*args, **kwargs)
             except _RETRYABLE as exc:
                 if loop.time() + delay > deadline:
                     raise ChatdError("unavailable", f"Redis is unreachable: {exc}") from exc
+            else:
+                if self.timed is not None:
+                    self.timed(getattr(method, "__name__", "script"), loop.time() - started)
+                return result
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
@@ -279,6 +286,29 @@ class RedisStore:
     @_retried
     async def is_token_revoked(self, token_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.revoked(token_id)))
+
+    @_retried
+    async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:
+        key = self._keys.login_failures(subject)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, px=max(1, math.ceil(window_seconds * 1000)), nx=True)
+            pipe.incr(key)
+            pipe.pttl(key)
+            _created, count, ttl_ms = await pipe.execute()
+        return int(count), max(0, ttl_ms) / 1000
+
+    @_retried
+    async def login_failures(self, subject: str) -> tuple[int, float]:
+        key = self._keys.login_failures(subject)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.pttl(key)
+            count, ttl_ms = await pipe.execute()
+        return (0, 0.0) if count is None else (int(count), max(0, ttl_ms) / 1000)
+
+    @_retried
+    async def clear_login_failures(self, subject: str) -> None:
+        await self._redis.delete(self._keys.login_failures(subject))
 
     # --- visitors -------------------------------------------------------------
     @_retried
@@ -553,10 +583,13 @@ class RedisStore:
         args = [self._retention, self._keys.channel(conversation_channel(conversation_id)),
                 _PUBLICATION_HEAD + _pack(conversation_id), dedupe, "", sender_role, sender_id, "", stored]
         keys = self._message_keys(conversation_id)
+        started = time.monotonic()
         try:
             reply = await self._append(keys=keys, args=args)
         except _RETRYABLE:
             reply = await self._retrying(self._append, keys=keys, args=args)
+        if self.timed is not None:
+            self.timed("append", time.monotonic() - started)
         status, seq, duplicate, first_copy, _, _ = reply
         if status != b"ok":
             raise refusal(status.decode())

@@ -23,7 +23,7 @@ from playwright.async_api import WebSocketRoute, expect
 
 from chatd.auth import sign_identity
 from chatd.client import ChatClient
-from chatd.demo import DEMO_SITE
+from chatd.demo import demo_site_secret
 from chatd.store.redis import open_redis_engine
 from tests.browser.conftest import AgentFactory, PageFactory, ShopSite, WidgetPage
 from tests.support import REDIS_URL, ChatdProcess, alogin, eventually
@@ -572,7 +572,8 @@ async def test_mobile_panel_fills_the_screen_screenshot(
 async def test_full_page_chat_with_a_signed_identity(chatd: ChatdProcess, agents: AgentFactory,
                                                     open_page: PageFactory) -> None:
     # What the shop's backend does for a logged-in customer (chatd.auth.sign_identity).
-    identity = sign_identity(DEMO_SITE.secret, "shop-user-42", time.time(), ttl=600, site="demo", name="Li Lei")
+    identity = sign_identity(demo_site_secret(chatd.secret), "shop-user-42", time.time(), ttl=600, site="demo",
+                             name="Li Lei")
     ana = await agents(chatd, "ana")
     visitor = await open_page(f"{chatd.url}/chat?site=demo&locale=en#identity={identity}",
                               viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)

@@ -92,6 +92,22 @@ async def test_token_revocation_expires(engine: Engine) -> None:
     assert await store.is_token_revoked("t1")
 
 
+async def test_login_failures_are_counted_in_a_window_shared_by_nodes(make_engine: EngineFactory) -> None:
+    one, two = await make_engine(), await make_engine()  # two nodes of one store
+    assert await one.store.login_failures("agent:ana") == (0, 0.0)
+    count, left = await one.store.count_login_failure("agent:ana", 0.3)
+    assert count == 1 and 0 < left <= 0.3
+    count, left = await two.store.count_login_failure("agent:ana", 0.3)  # the window is not extended
+    assert count == 2 and 0 < left <= 0.3
+    assert (await one.store.login_failures("agent:ana"))[0] == 2
+    assert await two.store.login_failures("address:10.0.0.1") == (0, 0.0)
+    await asyncio.sleep(0.35)
+    assert await two.store.login_failures("agent:ana") == (0, 0.0)  # the window ended
+    await one.store.count_login_failure("agent:bo", 60)
+    await two.store.clear_login_failures("agent:bo")
+    assert await one.store.login_failures("agent:bo") == (0, 0.0)
+
+
 async def test_visitor_attributes_merge(engine: Engine) -> None:
     store = engine.store
     assert await store.get_visitor("s1", "v1") == {}

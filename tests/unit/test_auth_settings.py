@@ -80,10 +80,10 @@ def test_settings_read_once_from_env_and_flags() -> None:
     settings = load_settings(env, port=9100, host=None)
     assert (settings.port, settings.engine, settings.demo) == (9100, "redis", False)
     assert settings.rate_limit_per_second == 2.5
-    assert settings.secret and "secret" not in settings.public()
+    assert settings.secret == "" and "secret" not in settings.public() and "redis_url" not in settings.public()
     with pytest.raises(ValueError, match="CHATD_PORT"):
         load_settings({"CHATD_PORT": "eighty"})
-    with pytest.raises(ValueError, match="engine"):
+    with pytest.raises(ValueError, match="CHATD_ENGINE"):
         load_settings({}, engine="sqlite")
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]

@@ -29,5 +29,5 @@ def test_the_protocol_document_lists_exactly_the_codes_clients_can_get() -> None
     text = (REPO / "docs" / "protocol.md").read_text(encoding="utf-8")
     table = text.split("## Error codes", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.M))
-    http_only = {"not_found", "conflict", "payload_too_large"}
+    http_only = {"not_found", "conflict", "payload_too_large", "too_many_attempts"}
     assert documented == set(ERRORS) - http_only
