@@ -15,6 +15,10 @@ import { adoptStyle } from './shadow-style.js';
 // Inline and :host styles are both !important: page rules such as
 // `* { all: unset !important }` lose to the element's own style attribute and,
 // for important declarations, to the shadow tree's :host rule.
+/* global __PANEL_VERSION__ */
+// The panel's content hash, set by the build (build.mjs); 'dev' when run from source.
+const PANEL_VERSION = typeof __PANEL_VERSION__ !== 'undefined' ? __PANEL_VERSION__ : 'dev';
+
 const HOST_STYLE =
   'all:initial!important;display:block!important;position:fixed!important;top:0!important;left:0!important;' +
   'width:0!important;height:0!important;overflow:visible!important;z-index:2147483647!important;' +
@@ -101,7 +105,7 @@ const LABELS = {
       color: themeColor(options.color),
       position: options.position === 'left' ? 'left' : 'right',
       mode: options.mode === 'page' ? 'page' : 'widget',
-      panelUrl: options.panelUrl || `${base}panel.js`,
+      panelUrl: options.panelUrl || `${base}panel.js?v=${PANEL_VERSION}`,
     };
     t = LABELS[config.locale];
     const host = doc.createElement('chatd-widget');

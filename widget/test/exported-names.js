@@ -7,4 +7,7 @@ export const CORE = [
   'initialState', 'isEntry', 'latestSeqs', 'memoryStorage', 'msgpackDecode', 'msgpackEncode', 'namespacedStore',
   'needsRating', 'reduce', 'stateAfterEvent', 'storagePrefix', 'timeline', 'unreadCount', 'visitorUrl',
 ];
-export const TRANSPORTS = ['browserStorage', 'browserTransport', 'uniStorage', 'uniTransport', 'wxStorage', 'wxTransport'];
+export const TRANSPORTS = [
+  'browserStorage', 'browserTransport', 'myStorage', 'myTransport', 'ttStorage', 'ttTransport', 'uniStorage',
+  'uniTransport', 'wxStorage', 'wxTransport',
+];

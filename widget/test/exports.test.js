@@ -15,3 +15,10 @@ test('core exports', () => {
 test('client entry = core + transports', () => {
   assert.deepEqual(Object.keys(entry).sort(), CORE.concat(TRANSPORTS).sort());
 });
+
+test('the TypeScript declarations declare every exported name, and no other value', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const dts = await readFile(new URL('../packages/client/index.d.ts', import.meta.url), 'utf8');
+  const declared = [...dts.matchAll(/^export declare (?:function|const|class) (\w+)/gm)].map((m) => m[1]);
+  assert.deepEqual([...new Set(declared)].sort(), CORE.concat(TRANSPORTS).sort());
+});

@@ -35,8 +35,11 @@ export class FakeSocketTask {
   }
 }
 
-/** `returnsTask`: uni.connectSocket returns the task only when a callback is passed. */
-export function fakeMiniProgram({ requireCallbackForTask = false } = {}) {
+/**
+ * `requireCallbackForTask`: uni.connectSocket returns the task only when a callback is passed.
+ * `alipay`: my.connectSocket returns a task only with `multiple: true`, and storage takes objects.
+ */
+export function fakeMiniProgram({ requireCallbackForTask = false, alipay = false } = {}) {
   const api = {
     tasks: [],
     storage: new Map(),
@@ -46,6 +49,7 @@ export function fakeMiniProgram({ requireCallbackForTask = false } = {}) {
       const task = new FakeSocketTask(options);
       api.tasks.push(task);
       if (requireCallbackForTask && !(options.success || options.fail || options.complete)) return undefined;
+      if (alipay && options.multiple !== true) return undefined;
       return task;
     },
     onAppShow(fn) { api.appShow.push(fn); },
@@ -60,5 +64,10 @@ export function fakeMiniProgram({ requireCallbackForTask = false } = {}) {
     networkChange(isConnected) { for (const fn of api.network.slice()) fn({ isConnected, networkType: isConnected ? 'wifi' : 'none' }); },
     get lastTask() { return api.tasks[api.tasks.length - 1]; },
   };
+  if (alipay) {
+    api.getStorageSync = ({ key }) => ({ data: api.storage.has(key) ? api.storage.get(key) : null });
+    api.setStorageSync = ({ key, data }) => { api.storage.set(key, data); };
+    api.removeStorageSync = ({ key }) => { api.storage.delete(key); };
+  }
   return api;
 }

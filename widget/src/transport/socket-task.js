@@ -1,6 +1,7 @@
 /**
- * The mini-program SocketTask transport shared by WeChat (`wx`) and uni-app
- * (`uni`), whose socket and storage APIs have the same shape.
+ * The mini-program SocketTask transport shared by WeChat (`wx`), uni-app
+ * (`uni`), Douyin (`tt`) and Alipay (`my`), whose socket APIs have the same
+ * shape (Alipay's once asked for `multiple: true`).
  *
  * One socket per app: mini-programs limit concurrent sockets (older base
  * libraries allow just one), so a new connection first closes the previous
@@ -17,13 +18,19 @@ const liveTasks = new Map(); // platform name -> the one SocketTask of this app
  * @param name its name, for errors and the one-socket rule
  * @param needsCallback pass a `complete` callback: uni.connectSocket returns
  *   a SocketTask only when a success/fail/complete callback is given
+ * @param extra more connectSocket options (Alipay: `{ multiple: true }`)
+ * @param subprotocols whether the platform can offer a WebSocket subprotocol
+ *   (Alipay cannot: the client must use the json codec there)
  */
-export function socketTaskTransport(api, name, { needsCallback = false } = {}) {
+export function socketTaskTransport(api, name, { needsCallback = false, extra = {}, subprotocols = true } = {}) {
   if (!api || typeof api.connectSocket !== 'function') {
     throw new TypeError(`${name}Transport: ${name}.connectSocket is not available`);
   }
   return {
     connect(url, protocols, handlers) {
+      if (protocols.length && !subprotocols) {
+        throw new TypeError(`${name}Transport: ${name}.connectSocket offers no subprotocol; use codec 'json'`);
+      }
       const old = liveTasks.get(name);
       if (old) {
         liveTasks.delete(name);
@@ -45,6 +52,7 @@ export function socketTaskTransport(api, name, { needsCallback = false } = {}) {
         handlers.close(code, reason);
       };
       const options = {
+        ...extra,
         url,
         fail: (err) => finish(1006, (err && err.errMsg) || 'connectSocket failed'),
       };
@@ -89,7 +97,7 @@ export function socketTaskTransport(api, name, { needsCallback = false } = {}) {
   };
 }
 
-/** The client's storage adapter over the platform's getStorageSync / setStorageSync. */
+/** The client's storage adapter over the platform's getStorageSync(key) / setStorageSync(key, value). */
 export function syncStorage(api) {
   return {
     getItem: (key) => {
@@ -98,5 +106,18 @@ export function syncStorage(api) {
     },
     setItem: (key, value) => api.setStorageSync(key, value),
     removeItem: (key) => api.removeStorageSync(key),
+  };
+}
+
+/** The storage adapter for Alipay's getStorageSync({ key }) → { data } / setStorageSync({ key, data }). */
+export function objectStorage(api) {
+  return {
+    getItem: (key) => {
+      const result = api.getStorageSync({ key });
+      const value = result && result.data;
+      return value === '' || value === undefined || value === null ? null : value;
+    },
+    setItem: (key, value) => api.setStorageSync({ key, data: value }),
+    removeItem: (key) => api.removeStorageSync({ key }),
   };
 }
