@@ -39,6 +39,7 @@ from chatd.metrics import Metrics
 from chatd.service import ChatService
 from chatd.settings import Settings, load_settings
 from chatd.sockets import agent_endpoint, serve_socket, visitor_endpoint
+from chatd.static import WidgetFiles, root_file_endpoint
 from chatd.store import open_engine
 from chatd.store.base import Engine
 from router.worker import RoutingWorker
@@ -120,18 +121,19 @@ def _exists(path: Path) -> bool:
 def _static_routes(settings: Settings) -> list[BaseRoute]:
     root = static_root(settings)
     routes: list[BaseRoute] = [
-        Route("/", lambda request: RedirectResponse("/demo")),
+        Route("/", lambda request: RedirectResponse("/demo" if settings.demo else "/console/")),
         Route("/demo", _page(root / "pages" / "demo.html")),
         Route("/demo/hostile", _page(root / "pages" / "hostile.html")),
         Route("/chat", _page(root / "pages" / "chat.html")),
     ]
     if settings.demo:
         routes.append(Route("/demo/customer-info", demo_orders_endpoint, methods=["POST"]))
-    dist = root / "dist"
-    routes.append(Mount("/widget", app=StaticFiles(directory=dist, check_dir=False), name="widget"))
+    routes.append(Mount("/widget", app=WidgetFiles(root / "dist"), name="widget"))
     console = Path(__file__).resolve().parent / "console"
     if console.is_dir():
         routes.append(Mount("/console", app=StaticFiles(directory=console, html=True), name="console"))
+    if settings.root_files_dir:  # after every other route: only a path no other route takes
+        routes.append(Route("/{name}", root_file_endpoint(Path(settings.root_files_dir))))
     return routes
 
 

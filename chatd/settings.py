@@ -79,6 +79,8 @@ class Settings:
     metrics_port: int = _opt(0, "serve /metrics on this port only (all workers' figures); 0: on the main port",
                              low=0)
     static_dir: str = _opt("", "override the bundled widget/console files (development)")
+    root_files_dir: str = _opt("", "a directory whose .txt files are served at the root, e.g. the domain "
+                                   "verification files of WeChat, Alipay or Douyin web-views")
 
     def public(self) -> dict[str, Any]:
         """Settings safe to print (no secrets)."""
@@ -156,6 +158,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         values["log_level"] = values["log_level"].lower()
     for name, value in values.items():
         _check(name, value)
+    if not str(values.get("redis_url", "redis://")).startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{ENV_PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL "
+                         "(Redis Sentinel and Cluster are not supported yet)")
     if not values.get("node_id"):
         values["node_id"] = secrets.token_hex(4)
     return Settings(**values)
