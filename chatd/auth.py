@@ -28,14 +28,18 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatd.errors import ChatdError
+from chatd.model import ApiKey
 
 __all__ = [
+    "API_KEY_PREFIX",
     "AuthError",
     "TokenSigner",
     "check_password",
     "hash_password",
     "hash_password_off_loop",
+    "new_api_key",
     "sign_identity",
+    "verify_api_key",
     "verify_identity",
     "verify_password",
 ]
@@ -45,6 +49,30 @@ _hasher = PasswordHasher()
 
 class AuthError(ChatdError):
     """A refused token: ``code`` is ``unauthorized``, ``token_expired`` or ``token_revoked``."""
+
+
+API_KEY_PREFIX = "chatd_"
+
+
+def new_api_key(name: str, scopes: list[str], created_by: str, now: float) -> tuple[str, ApiKey]:
+    """A new key and the token that uses it (``chatd_<key id>.<secret>``), shown once."""
+    key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    key = ApiKey(key_id=key_id, name=name, scopes=list(scopes), created_at=now, created_by=created_by,
+                 secret_hash=hashlib.sha256(secret.encode()).hexdigest())
+    return f"{API_KEY_PREFIX}{key_id}.{secret}", key
+
+
+async def verify_api_key(store: Any, token: str) -> ApiKey:
+    """The working key a token names; raises :class:`AuthError`. The secret is
+    random, so one SHA-256 (compared in constant time) is hashing enough."""
+    key_id, _, secret = token[len(API_KEY_PREFIX):].partition(".")
+    key = await store.get_api_key(key_id) if key_id.isalnum() and len(key_id) <= 32 else None
+    given = hashlib.sha256(secret.encode()).hexdigest()
+    if key is None or not hmac.compare_digest(given, key.secret_hash):
+        raise AuthError("unauthorized", "unknown API key")
+    if key.revoked_at:
+        raise AuthError("token_revoked", "this API key has been revoked")
+    return key
 
 
 def hash_password(password: str) -> str:

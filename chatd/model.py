@@ -14,8 +14,10 @@ from typing import Any
 
 __all__ = [
     "AGENT_STATUSES",
+    "API_SCOPES",
     "ROLES",
     "Agent",
+    "ApiKey",
     "AppendResult",
     "AssignResult",
     "Conversation",
@@ -91,6 +93,35 @@ class Site:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Site:
+        return _from_dict(cls, raw)
+
+
+API_SCOPES = ("conversations:read", "conversations:write")
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """A business backend's credential. The token (``chatd_<key_id>.<secret>``)
+    is shown once; only the SHA-256 of its secret part is kept."""
+
+    key_id: str
+    name: str
+    scopes: list[str] = field(default_factory=list)
+    secret_hash: str = ""
+    created_at: float = 0.0
+    created_by: str = ""
+    revoked_at: float = 0.0  # 0 while the key works
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("secret_hash")
+        return data
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ApiKey:
         return _from_dict(cls, raw)
 
 

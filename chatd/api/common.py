@@ -9,12 +9,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatd.auth import AuthError
+from chatd.auth import API_KEY_PREFIX, AuthError, verify_api_key
 from chatd.context import Context
 from chatd.errors import ChatdError
 from chatd.model import Agent
 
-__all__ = ["MAX_BODY_BYTES", "Caller", "caller", "context", "error_response", "json", "read_json", "require_role"]
+__all__ = ["MAX_BODY_BYTES", "Caller", "caller", "context", "error_response", "json", "read_json", "require_role",
+           "require_scope"]
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -23,9 +24,10 @@ MAX_BODY_BYTES = 256 * 1024
 class Caller:
     """Who is calling: an agent (with role) or a visitor of a site."""
 
-    kind: str  # "agent" | "visitor"
+    kind: str  # "agent" | "visitor" | "api" (a business backend's API key)
     subject: str
     role: str = ""
+    scopes: tuple[str, ...] = ()
     site_key: str = ""
     token_id: str = ""
     expires_at: float = 0.0
@@ -71,6 +73,9 @@ async def caller(request: Request) -> Caller:
     if not header.lower().startswith("bearer "):
         raise ChatdError("unauthorized", "send Authorization: Bearer <token>")
     token = header[7:].strip()
+    if token.startswith(API_KEY_PREFIX):
+        key = await verify_api_key(ctx.store, token)
+        return Caller("api", key.key_id, role="api", scopes=tuple(key.scopes))
     now = ctx.clock()
     try:
         claims = ctx.signer.verify(token, "agent", now)
@@ -88,6 +93,19 @@ async def caller(request: Request) -> Caller:
         raise ChatdError("unauthorized", "the agent no longer exists")
     return Caller("agent", agent.agent_id, role=agent.role, token_id=claims["jti"],
                   expires_at=claims["exp"], agent=agent)
+
+
+async def require_scope(request: Request, scope: str, *roles: str) -> Caller:
+    """An API key holding ``scope``, or an agent whose role is one of ``roles``."""
+    who = await caller(request)
+    if who.kind == "api":
+        if scope not in who.scopes:
+            raise ChatdError("forbidden", f"this needs an API key with the scope {scope}")
+        return who
+    if who.kind != "agent" or who.role not in roles:
+        raise ChatdError("forbidden", f"this needs an API key with the scope {scope}"
+                         + (f" or the role {' or '.join(roles)}" if roles else ""))
+    return who
 
 
 async def require_role(request: Request, *roles: str) -> Caller:

@@ -25,9 +25,12 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 def may_read(who: Caller, conversation: Conversation) -> bool:
-    """Visitors read their own; agents the ones assigned to them; supervisors and admins all."""
+    """Visitors read their own; agents the ones assigned to them; supervisors,
+    admins and API keys with ``conversations:read`` all."""
     if who.kind == "visitor":
         return conversation.visitor_id == who.subject and conversation.site_key == who.site_key
+    if who.kind == "api":
+        return "conversations:read" in who.scopes
     if who.role in ("supervisor", "admin"):
         return True
     return conversation.agent_id == who.subject
@@ -53,14 +56,22 @@ async def list_conversations(request: Request) -> Response:
     who = await caller(request)
     if who.kind == "visitor":
         found = await ctx.store.visitor_conversations(who.site_key, who.subject)
-    elif who.role in ("supervisor", "admin"):
+    elif who.role in ("supervisor", "admin") or who.kind == "api":
+        if who.kind == "api" and "conversations:read" not in who.scopes:
+            raise ChatdError("forbidden", "this needs an API key with the scope conversations:read")
         states = [s for s in request.query_params.get("state", "queued,assigned").split(",") if s]
         if not all(s in STATES for s in states):
             raise ChatdError("bad_request", f"state must be a comma-separated list of {', '.join(STATES)}")
         found = await ctx.store.list_conversations(states)
     else:
         found = await ctx.store.agent_conversations(who.subject)
-    return json({"conversations": [c.to_dict() for c in found]})
+    # Oldest first, paged: ?limit=N (1-500, default 100) &offset=M.
+    limit = _int_param(request, "limit", 100, 1, 500)
+    offset = _int_param(request, "offset", 0, 0, 2**31)
+    found = sorted(found, key=lambda c: (c.created_at, c.conversation_id))
+    page = found[offset:offset + limit]
+    return json({"conversations": [c.to_dict() for c in page], "total": len(found), "offset": offset,
+                 "limit": limit})
 
 
 async def get_conversation(request: Request) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from chatd.api import admin, auth, bot, console, conversations, health, routing
+from chatd.api import admin, auth, bot, business, console, conversations, health, openapi, routing
 
 __all__ = ["api_routes"]
 
@@ -32,6 +32,15 @@ def api_routes() -> list[Route]:
         (f"{v1}/sites/{{site_key}}", admin.update_site, ["PATCH", "PUT"]),
         (f"{v1}/sites/{{site_key}}", admin.delete_site, ["DELETE"]),
         (f"{v1}/conversations", conversations.list_conversations, ["GET"]),
+        (f"{v1}/conversations", business.create_conversation, ["POST"]),
+        (f"{v1}/conversations/{{conversation_id}}/messages", business.post_message, ["POST"]),
+        (f"{v1}/conversations/{{conversation_id}}/close", business.close_conversation, ["POST"]),
+        (f"{v1}/conversations/{{conversation_id}}/transfer", business.transfer_conversation, ["POST"]),
+        (f"{v1}/conversations/{{conversation_id}}/transcript", business.transcript, ["GET"]),
+        (f"{v1}/api-keys", business.list_api_keys, ["GET"]),
+        (f"{v1}/api-keys", business.create_api_key, ["POST"]),
+        (f"{v1}/api-keys/{{key_id}}", business.revoke_api_key, ["DELETE"]),
+        (f"{v1}/openapi.json", openapi.serve_openapi, ["GET"]),
         (f"{v1}/conversations/{{conversation_id}}", conversations.get_conversation, ["GET"]),
         (f"{v1}/conversations/{{conversation_id}}/messages", conversations.conversation_messages, ["GET"]),
         (f"{v1}/conversations/{{conversation_id}}/routing", conversations.conversation_routing, ["GET"]),

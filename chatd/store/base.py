@@ -30,6 +30,7 @@ import msgpack
 from chatd.errors import ChatdError
 from chatd.model import (
     Agent,
+    ApiKey,
     AppendResult,
     AssignResult,
     Conversation,
@@ -142,6 +143,14 @@ class Store(Protocol):
         """Remember a revoked token id until it would have expired anyway."""
 
     async def is_token_revoked(self, token_id: str) -> bool: ...
+
+    async def put_api_key(self, key: ApiKey) -> None:
+        """Create or replace an API key (revoking is a put with ``revoked_at``)."""
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None: ...
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones too, ordered by ``created_at``."""
 
     async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:
         """Count a failed login of ``subject`` (``agent:<id>`` or ``address:<ip>``)

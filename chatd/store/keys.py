@@ -182,6 +182,11 @@ class Keys:
         """STRING with a TTL: a revoked token id, kept until the token expires."""
         return f"{self.rt}revoked:{token_id}"
 
+    @property
+    def api_keys(self) -> str:
+        """HASH key id -> msgpack ApiKey (secrets hashed)."""
+        return f"{self.rt}api-keys"
+
     def login_failures(self, subject: str) -> str:
         """STRING counter with a TTL: failed logins of an account or address in the current window."""
         return f"{self.rt}login-failures:{subject}"

@@ -22,7 +22,17 @@ from typing import Any
 import msgpack
 
 from chatd.errors import ChatdError
-from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
+from chatd.model import (
+    AGENT_STATUSES,
+    Agent,
+    ApiKey,
+    AppendResult,
+    AssignResult,
+    Conversation,
+    LogEntry,
+    ReadResult,
+    Site,
+)
 from chatd.store.base import (
     EXTRA_FIELDS,
     ROUTING_RECORDS_KEPT,
@@ -110,6 +120,7 @@ class MemoryStore:
         self._sites: dict[str, Site] = {}
         self._revoked: dict[str, float] = {}  # token id -> forget at (on self._clock)
         self._login_failures: dict[str, tuple[int, float]] = {}  # subject -> (count, window ends at)
+        self._api_keys: dict[str, dict[str, Any]] = {}
         self._visitors: dict[tuple[str, str], dict[str, Any]] = {}
         self._conversations: dict[str, Conversation] = {}
         self._by_visitor: dict[tuple[str, str], list[str]] = {}
@@ -172,6 +183,17 @@ class MemoryStore:
             del self._revoked[token_id]
             return False
         return True
+
+    async def put_api_key(self, key: ApiKey) -> None:
+        self._api_keys[key.key_id] = copy.deepcopy(key.to_dict())
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        raw = self._api_keys.get(key_id)
+        return None if raw is None else ApiKey.from_dict(copy.deepcopy(raw))
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        keys = [ApiKey.from_dict(copy.deepcopy(raw)) for raw in self._api_keys.values()]
+        return sorted(keys, key=lambda k: (k.created_at, k.key_id))
 
     async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:
         count, _left = await self.login_failures(subject)

@@ -61,7 +61,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from chatd.errors import ChatdError
-from chatd.model import AGENT_STATUSES, Agent, AppendResult, AssignResult, Conversation, LogEntry, ReadResult, Site
+from chatd.model import (
+    AGENT_STATUSES,
+    Agent,
+    ApiKey,
+    AppendResult,
+    AssignResult,
+    Conversation,
+    LogEntry,
+    ReadResult,
+    Site,
+)
 from chatd.store.base import (
     EXTRA_FIELDS,
     ROUTING_RECORDS_KEPT,
@@ -286,6 +296,20 @@ class RedisStore:
     @_retried
     async def is_token_revoked(self, token_id: str) -> bool:
         return bool(await self._redis.exists(self._keys.revoked(token_id)))
+
+    @_retried
+    async def put_api_key(self, key: ApiKey) -> None:
+        await self._redis.hset(self._keys.api_keys, key.key_id, _pack(key.to_dict()))
+
+    @_retried
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        raw = await self._redis.hget(self._keys.api_keys, key_id)
+        return None if raw is None else ApiKey.from_dict(_unpack(raw))
+
+    @_retried
+    async def list_api_keys(self) -> list[ApiKey]:
+        keys = [ApiKey.from_dict(_unpack(raw)) for raw in (await self._redis.hgetall(self._keys.api_keys)).values()]
+        return sorted(keys, key=lambda k: (k.created_at, k.key_id))
 
     @_retried
     async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:

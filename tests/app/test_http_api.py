@@ -123,3 +123,18 @@ async def test_metrics_and_readiness_with_an_unreachable_redis() -> None:
                  "chatd_errors_total", "chatd_assignments_total"):
         assert name in text
     await app.state.chatd.store.close()
+
+
+async def test_the_conversation_list_is_paged_oldest_first(app: Starlette) -> None:
+    store = app.state.chatd.store
+    for i in range(7):
+        await new_chat(store, f"c{i}", f"v_{i}", at=10.0 - i, skill="general")  # c6 is the oldest
+    sam = await api_client(app, "sam")
+    first = (await sam.get("/api/v1/conversations", params={"state": "queued", "limit": 3})).json()
+    assert [c["conversation_id"] for c in first["conversations"]] == ["c6", "c5", "c4"]
+    assert (first["total"], first["offset"], first["limit"]) == (7, 0, 3)
+    rest = (await sam.get("/api/v1/conversations", params={"state": "queued", "limit": 3, "offset": 6})).json()
+    assert [c["conversation_id"] for c in rest["conversations"]] == ["c0"]
+    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "all"}):
+        answer = await sam.get("/api/v1/conversations", params=bad)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (400, "bad_request"), bad
