@@ -1,5 +1,6 @@
 """A Redis server of one's own, for fault runs: restart it, kill it, or bring
-it back from an older copy of its append-only file (a host crash).
+it back from an older copy of its append-only file (a host crash); and a
+Sentinel group (a primary, a replica, three Sentinels) to fail over.
 
 :class:`RedisServer` runs Debian's ``redis-server`` on a free loopback port
 with AOF persistence in a directory it owns. The fault benchmark
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import redis
 
-__all__ = ["RedisServer"]
+__all__ = ["RedisServer", "SentinelGroup"]
 
 START_SECONDS = 15.0
 
@@ -36,11 +37,13 @@ class RedisServer:
     host may lose up to a second of acknowledged writes) or ``always``.
     The port stays the same across restarts, so clients reconnect to it."""
 
-    def __init__(self, directory: Path, *, appendfsync: str = "everysec", port: int = 0) -> None:
+    def __init__(self, directory: Path, *, appendfsync: str = "everysec", port: int = 0,
+                 args: tuple[str, ...] = ()) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.appendfsync = appendfsync
         self.port = port or _free_port()
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,7 +62,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
-             "--logfile", str(self.directory / "redis.log")],
+             "--logfile", str(self.directory / "redis.log"), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + START_SECONDS
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
@@ -108,3 +111,89 @@ class RedisServer:
         shutil.rmtree(self.directory / "appendonlydir")
         shutil.copytree(copy, self.directory / "appendonlydir")
         self.start()
+
+
+SERVICE = "chatd"
+
+
+class SentinelGroup:
+    """A primary, a replica of it and three Sentinels watching them (quorum
+    2, a server is down after ``down_after_ms``), all on loopback ports in
+    ``directory``. :attr:`url` is the ``redis+sentinel://`` URL for chatd."""
+
+    def __init__(self, directory: Path, *, down_after_ms: int = 1000) -> None:
+        self.directory = Path(directory)
+        self.primary = RedisServer(self.directory / "a")
+        self.replica = RedisServer(self.directory / "b", args=("--replicaof", "127.0.0.1", str(self.primary.port)))
+        self.down_after_ms = down_after_ms
+        self.sentinel_ports = [_free_port() for _ in range(3)]
+        self._sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{SERVICE}/0"
+
+    def __enter__(self) -> SentinelGroup:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> SentinelGroup:
+        self.primary.start()
+        self.replica.start()
+        for n, port in enumerate(self.sentinel_ports):
+            folder = self.directory / f"sentinel-{n}"
+            folder.mkdir(parents=True, exist_ok=True)
+            config = folder / "sentinel.conf"
+            config.write_text("\n".join([
+                f"port {port}", "bind 127.0.0.1", f"dir {folder}", f"logfile {folder / 'sentinel.log'}",
+                f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary.port} 2",
+                f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}",
+                f"sentinel failover-timeout {SERVICE} 10000", f"sentinel parallel-syncs {SERVICE} 1", ""]))
+            self._sentinels.append(subprocess.Popen(["redis-server", str(config), "--sentinel"],
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                    start_new_session=True))
+        self.wait_until(lambda: self.primary_port() == self.primary.port and self._replica_synced(),
+                        "the Sentinels to see the primary and its replica")
+        return self
+
+    def primary_port(self) -> int | None:
+        """The primary's port as the first answering Sentinel names it."""
+        for port in self.sentinel_ports:
+            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+            try:
+                found = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+                if found:
+                    return int(found[1])
+            except redis.RedisError:
+                continue
+            finally:
+                client.close()
+        return None
+
+    def _replica_synced(self) -> bool:
+        client = redis.Redis(host="127.0.0.1", port=self.replica.port, socket_timeout=1)
+        try:
+            return client.info("replication").get("master_link_status") == "up"
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def wait_until(self, check: object, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():  # type: ignore[operator]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}; see {self.directory}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for proc in self._sentinels:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        self._sentinels = []
+        self.primary.kill()
+        self.replica.kill()

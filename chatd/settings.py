@@ -158,9 +158,17 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         values["log_level"] = values["log_level"].lower()
     for name, value in values.items():
         _check(name, value)
-    if not str(values.get("redis_url", "redis://")).startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"{ENV_PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL "
-                         "(Redis Sentinel and Cluster are not supported yet)")
+    url = str(values.get("redis_url", "redis://"))
+    if not url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
+        raise ValueError(f"{ENV_PREFIX}REDIS_URL must be a redis://, rediss://, unix:// or redis+sentinel:// URL "
+                         "(Redis Cluster is not supported yet)")
+    if url.startswith("redis+sentinel://"):
+        from chatd.store.redis_wire import parse_sentinel_url
+
+        try:
+            parse_sentinel_url(url)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}REDIS_URL: {exc}") from None
     if not values.get("node_id"):
         values["node_id"] = secrets.token_hex(4)
     return Settings(**values)

@@ -83,7 +83,7 @@ from chatd.store.base import (
 from chatd.store.keys import Keys
 from chatd.store.lifecycle import entry_from_fields, event_data, refusal, try_assign
 from chatd.store.redis_broker import RedisBroker
-from chatd.store.redis_wire import WaitingConnectionPool, pool_options
+from chatd.store.redis_wire import open_pool
 
 __all__ = ["RedisStore", "open_redis_engine"]
 
@@ -185,23 +185,31 @@ class RedisStore:
     """The :class:`~chatd.store.base.Store` contract on Redis (see module docs)."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, *, log_retention: int = 10_000,
-                 retry_seconds: float = RETRY_SECONDS) -> None:
+                 retry_seconds: float = RETRY_SECONDS, slot_checked: bool = False) -> None:
         if log_retention < 1:
             raise ValueError("log_retention must be at least 1")
         self._redis = client
         self._keys = keys
         self._retention = str(log_retention)
         self.retry_seconds = retry_seconds
-        self._append = client.register_script(_script("append", "log_epoch"))
-        self._read_log = client.register_script(_script("read_log", "log_epoch"))
-        self._log_epoch = client.register_script(_script("log_epoch", "log_epoch"))
-        self._transition = client.register_script(_script("transition", "routing_change"))
-        self._start = client.register_script(_script("start_conversation", "routing_change"))
-        self._reopen = client.register_script(_script("reopen_conversation", "routing_change"))
-        self._unlogged = client.register_script(_script("unlogged", "routing_change"))
-        self._read_conversations = client.register_script(_script("read_conversations"))
-        self._agent_status = client.register_script(_script("agent_status"))
-        self._routing_lease = client.register_script(_script("routing_lease"))
+        # slot_checked (Redis 7+, for the tests' cluster-mode server): with the
+        # shebang, Redis refuses a script touching any key outside its declared
+        # keys' hash slot, declared or not.
+        head = "#!lua\n" if slot_checked else ""
+
+        def script(name: str, *includes: str) -> Any:
+            return client.register_script(head + _script(name, *includes))
+
+        self._append = script("append", "log_epoch")
+        self._read_log = script("read_log", "log_epoch")
+        self._log_epoch = script("log_epoch", "log_epoch")
+        self._transition = script("transition", "routing_change")
+        self._start = script("start_conversation", "routing_change")
+        self._reopen = script("reopen_conversation", "routing_change")
+        self._unlogged = script("unlogged", "routing_change")
+        self._read_conversations = script("read_conversations")
+        self._agent_status = script("agent_status")
+        self._routing_lease = script("routing_lease")
         # conversation id -> newest transition number this node saw logged, not yet told to {rt}
         self._acks: dict[str, int] = {}
         self.timed: Callable[[str, float], None] | None = None  # (store call, seconds) of each one that answered
@@ -793,16 +801,18 @@ REDIS_POOL_SIZE = 64  # connections per process for commands (pub/sub has its ow
 REDIS_POOL_WAIT_SECONDS = 10.0  # a command waits this long for a free connection, then fails
 
 
-def open_redis_engine(url: str, *, prefix: str, log_retention: int, retry_seconds: float = RETRY_SECONDS) -> Engine:
+def open_redis_engine(url: str, *, prefix: str, log_retention: int, retry_seconds: float = RETRY_SECONDS,
+                      slot_checked: bool = False) -> Engine:
     """A Redis engine; nothing connects until the first command."""
     # Commands beyond the pool's size wait for a free connection instead of
     # failing with MaxConnectionsError (redis-py's default pool does not wait).
     # The store retries whole calls within a bound (RedisStore.retry_seconds), so
     # redis-py's own per-command retries are off: they would stretch the bound.
-    pool = WaitingConnectionPool.from_url(url, decode_responses=False, max_connections=REDIS_POOL_SIZE,
-                                          timeout=REDIS_POOL_WAIT_SECONDS, retry=Retry(NoBackoff(), 0),
-                                          **pool_options(url))
+    pool = open_pool(url, waiting=True, decode_responses=False, max_connections=REDIS_POOL_SIZE,
+                     timeout=REDIS_POOL_WAIT_SECONDS, retry=Retry(NoBackoff(), 0))
     client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     keys = Keys(prefix)
-    return Engine("redis", RedisStore(client, keys, log_retention=log_retention, retry_seconds=retry_seconds),
+    store = RedisStore(client, keys, log_retention=log_retention, retry_seconds=retry_seconds,
+                       slot_checked=slot_checked)
+    return Engine("redis", store,
                   RedisBroker(url, keys, publisher=client, ack_timeout=retry_seconds))

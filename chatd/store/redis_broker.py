@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from chatd.errors import ChatdError
 from chatd.store.base import PublicationHandler
 from chatd.store.keys import Keys
-from chatd.store.redis_wire import pool_options
+from chatd.store.redis_wire import open_pool
 
 __all__ = ["RedisBroker", "backoff"]
 
@@ -55,9 +55,8 @@ class RedisBroker:
 
     def __init__(self, url: str, keys: Keys, *, publisher: aioredis.Redis,
                  health_check_seconds: float = 15.0, ack_timeout: float = 10.0) -> None:
-        self._pool = aioredis.ConnectionPool.from_url(
-            url, decode_responses=False, client_name=f"{keys.prefix}:broker".replace(" ", "_"),
-            **pool_options(url))
+        self._pool = open_pool(url, waiting=False, decode_responses=False,
+                               client_name=f"{keys.prefix}:broker".replace(" ", "_"))
         self._publisher = publisher
         self._publish_many = publisher.register_script(_PUBLISH_MANY.read_text())
         self._prefix = keys.channel_prefix

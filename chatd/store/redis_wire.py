@@ -10,6 +10,10 @@ redis-py's ``BlockingConnectionPool`` takes a condition, a timeout scope and
 several observability hooks for every command, whether or not it must wait;
 :class:`WaitingConnectionPool` waits the same way but only when every
 connection is in use.
+
+``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]`` URLs
+give pools that ask the Sentinels for the current primary and follow it
+across failovers (:func:`open_pool`).
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-__all__ = ["HiredisConnection", "WaitingConnectionPool", "pool_options"]
+__all__ = ["SENTINEL_SCHEME", "HiredisConnection", "SentinelUrl", "WaitingConnectionPool", "open_pool",
+           "parse_sentinel_url", "pool_options"]
+
+SENTINEL_SCHEME = "redis+sentinel"
 
 
 class _HiredisPacking:
@@ -42,6 +50,10 @@ class _HiredisPacking:
 
 class HiredisConnection(_HiredisPacking, aioredis.Connection):
     """A TCP connection (``redis://``) that packs commands with hiredis."""
+
+
+class HiredisSentinelConnection(_HiredisPacking, SentinelManagedConnection):
+    """A connection to whichever server the Sentinels name primary, packing with hiredis."""
 
 
 def pool_options(url: str) -> dict[str, Any]:
@@ -111,3 +123,58 @@ class WaitingConnectionPool(aioredis.ConnectionPool):
             await connection.disconnect()
         self._available_connections.append(connection)
         self._wake_next()
+
+
+class WaitingSentinelPool(WaitingConnectionPool, SentinelConnectionPool):
+    """:class:`WaitingConnectionPool`'s waiting over a Sentinel-managed pool."""
+
+
+class SentinelUrl:
+    """A parsed ``redis+sentinel://`` URL."""
+
+    def __init__(self, sentinels: list[tuple[str, int]], service: str, db: int, password: str | None,
+                 sentinel_password: str | None) -> None:
+        self.sentinels, self.service, self.db = sentinels, service, db
+        self.password, self.sentinel_password = password, sentinel_password
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """``redis+sentinel://[:password@]h1:26379,h2:26379/mymaster[/db][?sentinel_password=…]``;
+    raises ``ValueError`` saying what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
+    hosts = parts.netloc.rpartition("@")[2]
+    password = unquote(parts.password) if parts.password else None
+    sentinels = []
+    for item in filter(None, hosts.split(",")):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"each Sentinel must be host:port, not {item!r}")
+        sentinels.append((host, int(port)))
+    path = [segment for segment in parts.path.split("/") if segment]
+    if not sentinels or not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError("expected redis+sentinel://host:port[,host:port...]/<service name>[/<db>]")
+    query = parse_qs(parts.query)
+    return SentinelUrl(sentinels, path[0], int(path[1]) if len(path) == 2 else 0, password,
+                       query.get("sentinel_password", [None])[0])
+
+
+def open_pool(url: str, *, waiting: bool, **options: Any) -> aioredis.ConnectionPool:
+    """A connection pool for ``url`` (``redis://``, ``rediss://``, ``unix://`` or
+    ``redis+sentinel://``): :class:`WaitingConnectionPool` when ``waiting``,
+    redis-py's plain pool otherwise (the broker's one subscriber connection)."""
+    if urlsplit(url).scheme != SENTINEL_SCHEME:
+        if waiting:
+            return WaitingConnectionPool.from_url(url, **pool_options(url), **options)
+        return aioredis.ConnectionPool.from_url(url, **pool_options(url), **options)
+    parsed = parse_sentinel_url(url)
+    timeout = options.pop("timeout", 10.0)
+    manager = Sentinel(parsed.sentinels, sentinel_kwargs={"password": parsed.sentinel_password,
+                                                          "socket_timeout": 2.0},
+                       socket_timeout=2.0)
+    kwargs = {**options, "db": parsed.db, "password": parsed.password,
+              "connection_class": HiredisSentinelConnection}
+    if waiting:
+        return WaitingSentinelPool(parsed.service, manager, timeout=timeout, **kwargs)
+    return SentinelConnectionPool(parsed.service, manager, **kwargs)

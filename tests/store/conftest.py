@@ -3,45 +3,96 @@
 The Redis engine runs against a real server (``CHATD_TEST_REDIS_URL``, default
 ``redis://127.0.0.1:6379/9``); when it is not reachable those tests fail.
 Each engine gets its own key prefix, and its keys are deleted afterwards.
+
+``redis-slots`` is the Redis engine again, on a redis-server of the tests'
+own in cluster mode owning every slot: Redis then refuses any script,
+transaction or multi-key command whose keys lie in more than one hash slot
+(CROSSSLOT), so the whole contract suite passing there proves that every
+operation chatd does is single-slot, as Redis Cluster requires.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import redis
 import redis.asyncio as aioredis
 
 from chatd.settings import Settings
 from chatd.store import open_engine
 from chatd.store.base import Engine
+from chatd.store.redis import open_redis_engine
+from tests.support import free_port
 
 REDIS_URL = os.environ.get("CHATD_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
 EngineFactory = Callable[..., Awaitable[Engine]]
 
 
-async def _delete_prefix(prefix: str) -> None:
-    client = aioredis.from_url(REDIS_URL)
+async def _delete_prefix(url: str, prefix: str) -> None:
+    client = aioredis.from_url(url)
     try:
         batch = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        for start in range(0, len(batch), 500):
-            await client.unlink(*batch[start:start + 500])
+        async with client.pipeline(transaction=False) as pipe:
+            for key in batch:  # one key per command: in cluster mode keys of several slots cannot go together
+                pipe.unlink(key)
+            await pipe.execute()
     finally:
         await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def slot_checking_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A one-node Redis Cluster (all 16384 slots on it); its URL."""
+    directory = tmp_path_factory.mktemp("redis-slots")
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file",
+                               str(directory / "nodes.conf"), "--dir", str(directory)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        for _ in range(100):
+            if b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the one-node cluster did not come up")
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture(params=["memory", "redis", "redis-slots"])
 def engine_name(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture
+def redis_url(engine_name: str, request: pytest.FixtureRequest) -> str:
+    if engine_name == "redis-slots":
+        return request.getfixturevalue("slot_checking_redis")
+    return REDIS_URL
+
+
 @pytest_asyncio.fixture
-async def make_engine(engine_name: str) -> AsyncIterator[EngineFactory]:
+async def make_engine(engine_name: str, redis_url: str) -> AsyncIterator[EngineFactory]:
     """Open engines of the parametrized kind: ``await make_engine(log_retention=5)``.
     Engines opened with the same ``redis_prefix`` share state like two nodes
     (for the memory engine that is the same engine)."""
@@ -52,16 +103,21 @@ async def make_engine(engine_name: str) -> AsyncIterator[EngineFactory]:
 
     async def make(**overrides: Any) -> Engine:
         overrides.setdefault("redis_prefix", default_prefix)
-        settings = Settings(engine=engine_name, redis_url=REDIS_URL, **overrides)
+        settings = Settings(engine="memory" if engine_name == "memory" else "redis", redis_url=redis_url,
+                            **overrides)
         if engine_name == "memory" and settings.redis_prefix in memory_engines:
             return memory_engines[settings.redis_prefix]
-        engine = open_engine(settings)
+        if engine_name == "redis-slots":
+            engine = open_redis_engine(redis_url, prefix=settings.redis_prefix, log_retention=settings.log_retention,
+                                       retry_seconds=settings.redis_retry_seconds, slot_checked=True)
+        else:
+            engine = open_engine(settings)
         if engine_name == "memory":
             memory_engines[settings.redis_prefix] = engine
         opened.append(engine)
-        if engine_name == "redis":
+        if engine_name != "memory":
             prefixes.add(settings.redis_prefix)
-            assert await engine.store.ping(), f"Redis is not reachable at {REDIS_URL}"
+            assert await engine.store.ping(), f"Redis is not reachable at {redis_url}"
         return engine
 
     try:
@@ -71,7 +127,7 @@ async def make_engine(engine_name: str) -> AsyncIterator[EngineFactory]:
             await engine.broker.close()
             await engine.store.close()
         for prefix in prefixes:
-            await _delete_prefix(prefix)
+            await _delete_prefix(redis_url, prefix)
 
 
 @pytest_asyncio.fixture

@@ -49,3 +49,18 @@ def test_only_tcp_urls_ask_for_it() -> None:
     assert pool_options("unix:///run/redis.sock?db=2") == {}
     pool = aioredis.ConnectionPool.from_url("redis://127.0.0.1:6379/3", **pool_options("redis://127.0.0.1:6379/3"))
     assert pool.connection_class is HiredisConnection and pool.connection_kwargs["db"] == 3
+
+
+def test_sentinel_urls_name_the_sentinels_service_db_and_passwords() -> None:
+    from chatd.store.redis_wire import parse_sentinel_url
+
+    parsed = parse_sentinel_url("redis+sentinel://:p%40ss@10.0.0.1:26379,10.0.0.2:26380/mymaster/3"
+                                "?sentinel_password=s3")
+    assert parsed.sentinels == [("10.0.0.1", 26379), ("10.0.0.2", 26380)]
+    assert (parsed.service, parsed.db, parsed.password, parsed.sentinel_password) == ("mymaster", 3, "p@ss", "s3")
+    plain = parse_sentinel_url("redis+sentinel://s1:26379/chatd")
+    assert (plain.db, plain.password, plain.sentinel_password) == (0, None, None)
+    for bad in ("redis://x:1/0", "redis+sentinel://s1/chatd", "redis+sentinel://s1:26379",
+                "redis+sentinel://s1:26379/chatd/zero", "redis+sentinel://s1:26379/a/1/2"):
+        with pytest.raises(ValueError):
+            parse_sentinel_url(bad)

@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parent.parent.parent
     ({"CHATD_DRAIN_DELAY_SECONDS": "-1"}, "CHATD_DRAIN_DELAY_SECONDS"),
     ({"CHATD_HEADER_TIMEOUT_SECONDS": "soon"}, "CHATD_HEADER_TIMEOUT_SECONDS"),
     ({"CHATD_SECRET_FILE": "/nonexistent/chatd-secret"}, "CHATD_SECRET_FILE"),
-    ({"CHATD_REDIS_URL": "redis+sentinel://s1:26379/mymaster"}, "CHATD_REDIS_URL"),
+    ({"CHATD_REDIS_URL": "redis+cluster://s1:7000"}, "CHATD_REDIS_URL"),
+    ({"CHATD_REDIS_URL": "redis+sentinel://s1/mymaster"}, "CHATD_REDIS_URL"),
+    ({"CHATD_REDIS_URL": "redis+sentinel://s1:26379"}, "CHATD_REDIS_URL"),
 ])
 def test_a_bad_value_is_refused_naming_its_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ValueError, match=named):
