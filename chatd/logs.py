@@ -30,6 +30,7 @@ conversation_id: contextvars.ContextVar[str] = contextvars.ContextVar("conversat
 _CONTEXT = (("request_id", request_id), ("connection_id", connection_id), ("conversation_id", conversation_id))
 _SECRETS = re.compile(r"((?:token|identity|password|secret|api_key)=)[^&\s\"']+|(Bearer\s+)\S+|\bv1\.[\w-]+\.[\w-]+",
                       re.IGNORECASE)
+_CONVERSATION_PATH = re.compile(r"^/api/v1/conversations/([\w-]{1,64})")
 _LOGGERS = ("chatd", "router", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
@@ -96,7 +97,8 @@ def configure_logging(level: str, fmt: str, access_log: bool) -> None:
 class RequestIds:
     """ASGI middleware: every HTTP request gets an id (the caller's
     ``X-Request-ID`` when it is short and plain, else a new one), set in
-    :data:`request_id` while it is handled and returned as ``X-Request-ID``."""
+    :data:`request_id` while it is handled and returned as ``X-Request-ID``;
+    a request about one conversation sets :data:`conversation_id` too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -108,6 +110,8 @@ class RequestIds:
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else secrets.token_hex(8)
         token = request_id.set(rid)
+        about = _CONVERSATION_PATH.match(scope["path"])
+        conversation_token = conversation_id.set(about.group(1) if about else "")
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -119,3 +123,4 @@ class RequestIds:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
+            conversation_id.reset(conversation_token)

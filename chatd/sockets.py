@@ -15,6 +15,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatd.context import Context
 from chatd.errors import ChatdError
+from chatd.logs import connection_id as logged_connection
+from chatd.logs import conversation_id as logged_conversation
 from chatd.protocol import choose_format, decode, error_frame, parse
 from chatd.session import Session
 
@@ -55,6 +57,7 @@ async def serve_socket(ws: WebSocket, role: str) -> None:
                       rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst,
                       now=ctx.clock(), close=close)
     session.start()
+    logged_connection.set(f"{role}:{session.sid}")
     handler = _Connection(ctx, ws, session)
     try:
         await handler.run()
@@ -122,6 +125,7 @@ class _Connection:
                     raise ChatdError("rate_limited")
                 frame = parse(decode(payload, session.fmt), session.role)
                 ref = frame.get("ref")
+                logged_conversation.set(frame.get("conversation_id") or "")  # what this frame's log lines are about
                 ctx.hub.in_flight += 1
                 try:
                     await self.dispatch(frame)

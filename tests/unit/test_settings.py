@@ -83,3 +83,29 @@ def test_the_configuration_page_documents_exactly_the_settings() -> None:
     page = (REPO / "docs" / "configuration.md").read_text()
     documented = set(re.findall(r"^\| `(CHATD_[A-Z_]+)` \|", page, re.MULTILINE))
     assert documented == {name for name, _default, _help in describe()}
+
+
+def test_log_records_carry_the_context_ids_and_mask_credentials() -> None:
+    import io
+    import json
+    import logging
+
+    from chatd.logs import JsonFormatter, _Context, connection_id, conversation_id
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(_Context())
+    logger = logging.getLogger("chatd.test-logs")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        connection_id.set("agent:7")
+        conversation_id.set("c_1")
+        logger.warning("hello with token=v1.abc.def and Authorization: Bearer v1.x.y for %s", "ana")
+    finally:
+        logger.removeHandler(handler)
+    record = json.loads(stream.getvalue())
+    assert (record["connection_id"], record["conversation_id"], record["level"]) == ("agent:7", "c_1", "warning")
+    assert "v1.abc.def" not in record["message"] and "v1.x.y" not in record["message"]
+    assert record["message"].endswith("for ana") and "token=***" in record["message"]
