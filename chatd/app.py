@@ -33,6 +33,7 @@ from chatd.context import Context
 from chatd.demo import seed_demo
 from chatd.demo_orders import demo_orders_endpoint
 from chatd.errors import ChatdError
+from chatd.events import EventedStore
 from chatd.hub import Hub
 from chatd.logs import RequestIds
 from chatd.metrics import Metrics
@@ -42,6 +43,7 @@ from chatd.sockets import agent_endpoint, serve_socket, visitor_endpoint
 from chatd.static import WidgetFiles, root_file_endpoint
 from chatd.store import open_engine
 from chatd.store.base import Engine
+from chatd.webhooks import WebhookDispatcher
 from router.worker import RoutingWorker
 
 __all__ = ["build_context", "create_app", "static_root"]
@@ -62,6 +64,8 @@ def build_context(settings: Settings, engine: Engine | None = None,
     metrics = Metrics()
     if hasattr(engine.store, "timed"):
         engine.store.timed = metrics.store_call
+    if not isinstance(engine.store, EventedStore):  # every change a site subscribed to goes to the outbox
+        engine = Engine(engine.name, EventedStore(engine.store, clock), engine.broker)  # type: ignore[arg-type]
     hub = Hub(settings, engine, clock, metrics)
     router = RoutingWorker(engine.store, hub, clock, grace_seconds=settings.agent_grace_seconds,
                            node_id=settings.node_id, on_assigned=metrics.placed)
@@ -73,8 +77,10 @@ def build_context(settings: Settings, engine: Engine | None = None,
     signer = TokenSigner(settings.secret or secrets.token_urlsafe(32))
     admission = Admission(settings=settings, store=engine.store, hub=hub, service=service, routing=router,
                           signer=signer, clock=clock)
+    webhooks = WebhookDispatcher(engine.store, service.site, clock, node_id=settings.node_id,
+                                 counted=lambda outcome: metrics.webhooks.labels("events", outcome).inc())
     return Context(settings=settings, engine=engine, hub=hub, router=router, service=service, admission=admission,
-                   signer=signer, metrics=metrics, clock=clock)
+                   signer=signer, metrics=metrics, clock=clock, webhooks=webhooks)
 
 
 STORE_SAMPLE_SECONDS = 5.0
@@ -162,6 +168,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         ctx.hub.spawn(sample_store_wide(ctx))
         await ctx.router.start()
         await ctx.service.bot.start()
+        ctx.webhooks.start()
         log.info("chatd node %s ready (engine %s)", settings.node_id, ctx.engine.name)
         try:
             yield
@@ -169,6 +176,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             if not ctx.hub.draining:
                 await ctx.hub.drain(settings.drain_seconds)
             await ctx.router.stop()
+            await ctx.webhooks.stop()
             await ctx.service.bot.stop()  # type: ignore[attr-defined]
             await ctx.hub.stop()
             await ctx.engine.broker.close()

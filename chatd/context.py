@@ -15,6 +15,7 @@ from chatd.routing import Routing
 from chatd.service import ChatService
 from chatd.settings import Settings
 from chatd.store.base import Engine, Store
+from chatd.webhooks import WebhookDispatcher
 
 __all__ = ["Context"]
 
@@ -30,6 +31,7 @@ class Context:
     signer: TokenSigner
     metrics: Metrics
     clock: Callable[[], float]
+    webhooks: WebhookDispatcher
     leaving: bool = False  # SIGTERM came: readiness answers 503 while connections are still served
     # offline messages per client address: a burst of 5, then one every 10 s
     leave_messages: KeyedLimiter = field(default_factory=lambda: KeyedLimiter(rate=0.1, burst=5))

@@ -76,13 +76,17 @@ class Site:
     secret: str = ""
     default_skill: str = "general"
     theme_color: str = "#1f6feb"
+    events_url: str = ""  # the site's event webhook (chatd.webhooks), empty: none
+    events_secret: str = ""  # signs its deliveries
+    events: list[str] = field(default_factory=list)  # the event types it subscribes to
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
-        data.pop("secret")
+        for private in ("secret", "events_url", "events_secret", "events"):
+            data.pop(private)
         return data
 
     def allows_origin(self, origin: str | None) -> bool:

@@ -74,6 +74,9 @@ class ChatService:
     def forget_site(self, site_key: str) -> None:
         self._sites.pop(site_key, None)
         self.skills_changed()
+        sites_changed = getattr(self.store, "sites_changed", None)  # the event outbox's subscriptions
+        if sites_changed is not None:
+            sites_changed()
 
     def skills_changed(self) -> None:
         """A skill group, an agent's skills or a site's default skill changed on this node."""

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from chatd.api.common import context, json, read_json, require_role
 from chatd.auth import hash_password_off_loop
 from chatd.errors import ChatdError
+from chatd.events import EVENT_TYPES
 from chatd.model import AGENT_STATUSES, ROLES, Agent, Site
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "get_site",
     "list_agents",
     "list_sites",
+    "site_deliveries",
     "update_agent",
     "update_site",
     "valid_id",
@@ -101,6 +103,20 @@ def validate_site_fields(body: dict[str, Any], site: Site) -> Site:
         if not isinstance(color, str) or not _COLOR.match(color):
             raise ChatdError("bad_request", "theme_color must look like #1f6feb")
         site.theme_color = color
+    if "events_url" in body:
+        url = body["events_url"]
+        if not isinstance(url, str) or (url and not re.match(r"^https?://[^\s]{1,500}$", url)):
+            raise ChatdError("bad_request", "events_url must be an http(s) URL or empty")
+        site.events_url = url
+    if "events" in body:
+        events = body["events"]
+        if not isinstance(events, list) or not all(e in EVENT_TYPES for e in events):
+            raise ChatdError("bad_request", f"events must be a list of {', '.join(EVENT_TYPES)}")
+        site.events = sorted(set(events))
+    if "events_secret" in body:
+        site.events_secret = _text(body, "events_secret", 200)
+    if site.events_url and not site.events_secret:
+        site.events_secret = secrets.token_urlsafe(24)
     return site
 
 
@@ -203,6 +219,16 @@ async def update_site(request: Request) -> Response:
     await context(request).store.put_site(site)
     context(request).service.forget_site(site.site_key)
     return json(site.to_dict())
+
+
+async def site_deliveries(request: Request) -> Response:
+    """The site's event webhook deliveries, newest first (``?limit=`` 1-200)."""
+    await require_role(request, "admin")
+    site = await _site(request)
+    raw = request.query_params.get("limit", "200")
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise ChatdError("bad_request", "limit must be an integer from 1 to 200")
+    return json({"deliveries": await context(request).store.deliveries(site.site_key, int(raw))})
 
 
 async def delete_site(request: Request) -> Response:

@@ -31,6 +31,7 @@ def api_routes() -> list[Route]:
         (f"{v1}/sites/{{site_key}}", admin.get_site, ["GET"]),
         (f"{v1}/sites/{{site_key}}", admin.update_site, ["PATCH", "PUT"]),
         (f"{v1}/sites/{{site_key}}", admin.delete_site, ["DELETE"]),
+        (f"{v1}/sites/{{site_key}}/deliveries", admin.site_deliveries, ["GET"]),
         (f"{v1}/conversations", conversations.list_conversations, ["GET"]),
         (f"{v1}/conversations", business.create_conversation, ["POST"]),
         (f"{v1}/conversations/{{conversation_id}}/messages", business.post_message, ["POST"]),

@@ -152,6 +152,32 @@ class Store(Protocol):
     async def list_api_keys(self) -> list[ApiKey]:
         """Every key, revoked ones too, ordered by ``created_at``."""
 
+    # --- the event outbox (chatd.events, chatd.webhooks) ------------------------------
+    async def enqueue_events(self, events: Sequence[dict[str, Any]]) -> None:
+        """Add events to the durable outbox, in order."""
+
+    async def claim_events(self, consumer: str, count: int, stale_seconds: float) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``count`` (outbox id, event) for ``consumer`` to deliver:
+        first those another consumer claimed over ``stale_seconds`` ago and
+        never finished (it died), then new ones. Each is claimed by one
+        consumer at a time."""
+
+    async def finish_event(self, outbox_id: str) -> None:
+        """The event is done with (delivered, or given up on): out of the outbox."""
+
+    async def retry_event(self, outbox_id: str, event: dict[str, Any], due_at: float) -> None:
+        """Take the event out of the outbox and bring ``event`` (its attempt
+        count updated) back at ``due_at`` (see :meth:`requeue_due`)."""
+
+    async def requeue_due(self, now: float, count: int = 100) -> int:
+        """Move retries due by ``now`` back into the outbox; returns how many."""
+
+    async def add_delivery(self, site_key: str, record: dict[str, Any], keep: int = 200) -> None:
+        """Note one delivery attempt in the site's log (newest first, ``keep`` kept)."""
+
+    async def deliveries(self, site_key: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The site's delivery log, newest first."""
+
     async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:
         """Count a failed login of ``subject`` (``agent:<id>`` or ``address:<ip>``)
         in a window that starts with its first failure; returns the count so far

@@ -183,6 +183,20 @@ class Keys:
         return f"{self.rt}revoked:{token_id}"
 
     @property
+    def events(self) -> str:
+        """STREAM of msgpack events (field ``e``), consumer group ``webhooks``: the outbox."""
+        return f"{self.rt}events"
+
+    @property
+    def event_retries(self) -> str:
+        """ZSET msgpack event by due time: deliveries to try again."""
+        return f"{self.rt}event-retries"
+
+    def deliveries(self, site_key: str) -> str:
+        """LIST of msgpack delivery records, newest first, capped."""
+        return f"{self.rt}deliveries:{site_key}"
+
+    @property
     def api_keys(self) -> str:
         """HASH key id -> msgpack ApiKey (secrets hashed)."""
         return f"{self.rt}api-keys"

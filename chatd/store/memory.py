@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -121,6 +122,10 @@ class MemoryStore:
         self._revoked: dict[str, float] = {}  # token id -> forget at (on self._clock)
         self._login_failures: dict[str, tuple[int, float]] = {}  # subject -> (count, window ends at)
         self._api_keys: dict[str, dict[str, Any]] = {}
+        self._events: dict[str, list[Any]] = {}  # outbox id -> [event, consumer, claimed at], oldest first
+        self._event_ids = itertools.count(1)
+        self._event_retries: list[tuple[float, int, dict[str, Any]]] = []  # (due, tie-break, event)
+        self._deliveries: dict[str, list[dict[str, Any]]] = {}
         self._visitors: dict[tuple[str, str], dict[str, Any]] = {}
         self._conversations: dict[str, Conversation] = {}
         self._by_visitor: dict[tuple[str, str], list[str]] = {}
@@ -194,6 +199,42 @@ class MemoryStore:
     async def list_api_keys(self) -> list[ApiKey]:
         keys = [ApiKey.from_dict(copy.deepcopy(raw)) for raw in self._api_keys.values()]
         return sorted(keys, key=lambda k: (k.created_at, k.key_id))
+
+    async def enqueue_events(self, events: Sequence[dict[str, Any]]) -> None:
+        for event in events:
+            self._events[str(next(self._event_ids))] = [copy.deepcopy(event), "", 0.0]
+
+    async def claim_events(self, consumer: str, count: int, stale_seconds: float) -> list[tuple[str, dict[str, Any]]]:
+        now, claimed = self._clock(), []
+        for outbox_id, slot in self._events.items():
+            if len(claimed) >= count:
+                break
+            if not slot[1] or now - slot[2] >= stale_seconds:
+                slot[1], slot[2] = consumer, now
+                claimed.append((outbox_id, copy.deepcopy(slot[0])))
+        return claimed
+
+    async def finish_event(self, outbox_id: str) -> None:
+        self._events.pop(outbox_id, None)
+
+    async def retry_event(self, outbox_id: str, event: dict[str, Any], due_at: float) -> None:
+        self._event_retries.append((due_at, next(self._event_ids), copy.deepcopy(event)))
+        self._events.pop(outbox_id, None)
+
+    async def requeue_due(self, now: float, count: int = 100) -> int:
+        self._event_retries.sort(key=lambda item: item[:2])
+        due = [item for item in self._event_retries[:count] if item[0] <= now]
+        del self._event_retries[:len(due)]
+        await self.enqueue_events([event for _, _, event in due])
+        return len(due)
+
+    async def add_delivery(self, site_key: str, record: dict[str, Any], keep: int = 200) -> None:
+        log = self._deliveries.setdefault(site_key, [])
+        log.insert(0, copy.deepcopy(record))
+        del log[keep:]
+
+    async def deliveries(self, site_key: str, limit: int = 200) -> list[dict[str, Any]]:
+        return copy.deepcopy(self._deliveries.get(site_key, [])[:limit])
 
     async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:
         count, _left = await self.login_failures(subject)

@@ -56,7 +56,7 @@ import msgpack
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -91,6 +91,8 @@ __all__ = ["RedisStore", "open_redis_engine"]
 # it is kept to a millisecond or two.
 TRANSITIONS_PER_CALL = 50
 READS_PER_CALL = 500  # conversation hashes read per script call
+EVENT_GROUP = "webhooks"  # the outbox's consumer group: every node delivers from it
+EVENT_OUTBOX_MAX = 1_000_000  # events kept undelivered at most (approximate trim)
 RETRY_SECONDS = 5.0  # how long a call keeps trying across a lost connection (a restart takes a second or two)
 SWEEP_LIMIT = 200  # half-done transitions completed per sweep
 _LUA = Path(__file__).with_name("lua")
@@ -210,6 +212,8 @@ class RedisStore:
         self._read_conversations = script("read_conversations")
         self._agent_status = script("agent_status")
         self._routing_lease = script("routing_lease")
+        self._requeue_due = script("requeue_due")
+        self._event_group_ready = False
         # conversation id -> newest transition number this node saw logged, not yet told to {rt}
         self._acks: dict[str, int] = {}
         self.timed: Callable[[str, float], None] | None = None  # (store call, seconds) of each one that answered
@@ -318,6 +322,68 @@ class RedisStore:
     async def list_api_keys(self) -> list[ApiKey]:
         keys = [ApiKey.from_dict(_unpack(raw)) for raw in (await self._redis.hgetall(self._keys.api_keys)).values()]
         return sorted(keys, key=lambda k: (k.created_at, k.key_id))
+
+    # --- the event outbox ---------------------------------------------------------------
+    async def _event_group(self) -> None:
+        if self._event_group_ready:
+            return
+        try:
+            await self._redis.xgroup_create(self._keys.events, EVENT_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._event_group_ready = True
+
+    @_retried
+    async def enqueue_events(self, events: Sequence[dict[str, Any]]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.xadd(self._keys.events, {"e": _pack(event)}, maxlen=EVENT_OUTBOX_MAX, approximate=True)
+            await pipe.execute()
+
+    @_retried
+    async def claim_events(self, consumer: str, count: int, stale_seconds: float) -> list[tuple[str, dict[str, Any]]]:
+        await self._event_group()
+        key = self._keys.events
+        stale = await self._redis.xautoclaim(key, EVENT_GROUP, consumer, min_idle_time=int(stale_seconds * 1000),
+                                             start_id="0-0", count=count)
+        found = [(entry_id, fields) for entry_id, fields in stale[1] if fields]
+        if len(found) < count:
+            fresh = await self._redis.xreadgroup(EVENT_GROUP, consumer, {key: ">"}, count=count - len(found))
+            for _stream, entries in fresh or []:
+                found += [(entry_id, fields) for entry_id, fields in entries if fields]
+        return [(entry_id.decode(), _unpack(fields[b"e"])) for entry_id, fields in found]
+
+    @_retried
+    async def finish_event(self, outbox_id: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self._keys.events, EVENT_GROUP, outbox_id)
+            pipe.xdel(self._keys.events, outbox_id)
+            await pipe.execute()
+
+    @_retried
+    async def retry_event(self, outbox_id: str, event: dict[str, Any], due_at: float) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:  # both keys in {rt}: one MULTI
+            pipe.zadd(self._keys.event_retries, {_pack(event): due_at})
+            pipe.xack(self._keys.events, EVENT_GROUP, outbox_id)
+            pipe.xdel(self._keys.events, outbox_id)
+            await pipe.execute()
+
+    @_retried
+    async def requeue_due(self, now: float, count: int = 100) -> int:
+        return int(await self._requeue_due(keys=[self._keys.event_retries, self._keys.events], args=[now, count]))
+
+    @_retried
+    async def add_delivery(self, site_key: str, record: dict[str, Any], keep: int = 200) -> None:
+        key = self._keys.deliveries(site_key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(key, _pack(record))
+            pipe.ltrim(key, 0, keep - 1)
+            await pipe.execute()
+
+    @_retried
+    async def deliveries(self, site_key: str, limit: int = 200) -> list[dict[str, Any]]:
+        return [_unpack(raw) for raw in await self._redis.lrange(self._keys.deliveries(site_key), 0, limit - 1)]
 
     @_retried
     async def count_login_failure(self, subject: str, window_seconds: float) -> tuple[int, float]:

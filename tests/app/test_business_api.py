@@ -155,3 +155,22 @@ async def test_the_openapi_document_is_valid_and_lists_every_route(app: Starlett
     assert "security" not in document["paths"][f"{V1}/auth/login"]["post"]
     error = document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
     assert "too_many_attempts" in error and "unknown_site" in error
+
+
+async def test_only_subscribed_events_reach_the_outbox(app: Starlette) -> None:
+    store = app.state.chatd.store
+    backend = await _key(app, "conversations:read", "conversations:write")
+    cid = (await backend.post(f"{V1}/conversations", json={"site_key": "shop", "customer_id": "1"})).json()[
+        "conversation"]["conversation_id"]
+    await backend.post(f"{V1}/conversations/{cid}/messages", json={"body": "nobody listens"})
+    assert await store.claim_events("test", 100, 60) == []  # no site subscribes: nothing is kept
+    root = await api_client(app, "root")
+    site = (await root.patch(f"{V1}/sites/shop", json={"events_url": "https://hooks.example/chatd",
+                                                       "events": ["message.created"]})).json()
+    assert site["events_secret"] and site["events"] == ["message.created"]
+    await backend.post(f"{V1}/conversations/{cid}/messages", json={"body": "now it does", "as": "bot"})
+    await backend.post(f"{V1}/conversations/{cid}/close", json={})  # not subscribed
+    claimed = await store.claim_events("test", 100, 60)
+    assert [(e["type"], e["data"]["body"], e["data"]["sender_role"]) for _, e in claimed] == [
+        ("message.created", "now it does", "bot")]
+    assert claimed[0][1]["site_key"] == "shop" and claimed[0][1]["conversation_id"] == cid

@@ -14,7 +14,7 @@ from playwright.async_api import Locator, Page, expect
 from chatd.client import ChatClient
 from chatd.demo_orders import demo_orders
 from tests.browser_console.conftest import ConsoleFactory
-from tests.support import ChatdProcess, alogin
+from tests.support import ChatdProcess, alogin, free_port
 
 
 async def _api(server: ChatdProcess, agent_id: str) -> httpx.AsyncClient:
@@ -267,3 +267,43 @@ async def test_a_new_chat_notifies_beeps_and_blinks_the_title_of_a_background_ta
     await expect(bo).to_have_title(title, timeout=3_000)
     await visitor.send_frame({"type": "close", "conversation_id": cid})
     await visitor.close()
+
+
+async def test_admins_make_api_keys_and_read_a_sites_event_deliveries(server: ChatdProcess,
+                                                                      console: ConsoleFactory) -> None:
+    admin_token = await alogin(server.url, "admin", server.passwords["admin"])
+    dead = f"http://127.0.0.1:{free_port()}/hooks"  # nothing listens: every delivery fails and is retried
+    async with httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {admin_token}"}) as http:
+        assert (await http.post("/api/v1/sites", json={"site_key": "hooks", "name": "Hooks shop",
+                                                       "events_url": dead,
+                                                       "events": ["conversation.created"]})).status_code == 201
+        root = await console("admin")
+        await root.get_by_test_id("nav-admin").click()
+        # An API key: made from the template, its token shown once, revoked.
+        await root.get_by_test_id("admin-tab-api_keys").click()
+        await expect(root.get_by_test_id("admin-editor")).to_have_value(re.compile("conversations:write"))
+        await root.get_by_test_id("admin-save").click()
+        await expect(root.get_by_test_id("admin-token")).to_contain_text("chatd_")
+        token = re.search(r"chatd_\S+", await root.get_by_test_id("admin-token").inner_text()).group(0)  # type: ignore[union-attr]
+        row = root.get_by_test_id("admin-row").filter(has_text="orders backend")
+        await expect(row).to_have_count(1)
+        # The key works: a backend starts a conversation on the hooks site, whose webhook is down.
+        started = await http.post("/api/v1/conversations", json={"site_key": "hooks", "customer_id": "9"},
+                                  headers={"authorization": f"Bearer {token}"})
+        assert started.status_code == 201, started.text
+        await row.locator("button.danger").click()  # revoke
+        await expect(row.locator("td").nth(4)).not_to_have_text("")
+        revoked = await http.get("/api/v1/conversations", headers={"authorization": f"Bearer {token}"})
+        assert revoked.status_code == 401
+        # The site's delivery log shows the failed attempt and when it is tried again.
+        await root.get_by_test_id("admin-tab-sites").click()
+        hooks = root.locator('[data-testid=admin-row][data-key="hooks"]')
+        for _ in range(20):
+            await hooks.get_by_test_id("admin-deliveries-open").click()
+            if await root.get_by_test_id("delivery-row").count():
+                break
+            await asyncio.sleep(0.5)
+        first = root.get_by_test_id("delivery-row").first
+        await expect(first).to_contain_text("conversation.created")
+        await expect(first).to_contain_text("unreachable")
+        await expect(root.get_by_test_id("admin-deliveries")).to_contain_text("Event deliveries of hooks")

@@ -383,3 +383,39 @@ async def test_retention_trims_and_reports_first_seq(make_engine: EngineFactory)
                                client_msg_id="id9", now=T0)
     assert (again.seq, again.duplicate) == (9, True)
     assert await _say(engine, "c1", "m1 again", "id1") == 13
+
+
+async def test_the_event_outbox_hands_each_event_to_one_consumer_until_finished(make_engine: EngineFactory) -> None:
+    one, two = (await make_engine()).store, (await make_engine()).store  # two nodes of one store
+    await one.enqueue_events([{"id": f"ev{i}", "type": "message.created"} for i in range(5)])
+    first = await one.claim_events("node:a", 3, stale_seconds=60)
+    second = await two.claim_events("node:b", 10, stale_seconds=60)
+    assert [e["id"] for _, e in first] == ["ev0", "ev1", "ev2"] and [e["id"] for _, e in second] == ["ev3", "ev4"]
+    assert await two.claim_events("node:b", 10, stale_seconds=60) == []  # all claimed
+    for outbox_id, _ in second:
+        await two.finish_event(outbox_id)
+    # node:a dies holding its three: after stale_seconds another node takes them over.
+    await asyncio.sleep(0.3)
+    taken = await two.claim_events("node:b", 10, stale_seconds=0.2)
+    assert sorted(e["id"] for _, e in taken) == ["ev0", "ev1", "ev2"]
+    # A failed delivery comes back when due, with what the dispatcher changed.
+    outbox_id, event = taken[0]
+    await two.retry_event(outbox_id, {**event, "attempt": 1}, due_at=T0 + 10)
+    for outbox_id, _ in taken[1:]:
+        await two.finish_event(outbox_id)
+    assert await one.requeue_due(T0 + 9) == 0
+    assert await one.claim_events("node:a", 10, stale_seconds=60) == []
+    assert await one.requeue_due(T0 + 10) == 1
+    again = await one.claim_events("node:a", 10, stale_seconds=60)
+    assert [(e["id"], e["attempt"]) for _, e in again] == [("ev0", 1)]
+    await one.finish_event(again[0][0])
+    await asyncio.sleep(0.3)
+    assert await two.claim_events("node:b", 10, stale_seconds=0.2) == []  # finished means gone
+
+
+async def test_the_delivery_log_keeps_the_newest(engine: Engine) -> None:
+    for n in range(5):
+        await engine.store.add_delivery("shop", {"n": n}, keep=3)
+    assert [d["n"] for d in await engine.store.deliveries("shop")] == [4, 3, 2]
+    assert [d["n"] for d in await engine.store.deliveries("shop", limit=1)] == [4]
+    assert await engine.store.deliveries("other") == []

@@ -1,12 +1,15 @@
 /**
  * Admin pages: agents (skills with proficiency, capacity, role), shifts, skill
  * groups and routing settings, quick replies, knowledge-base entries, overflow
- * rules and widget sites. Each is a table of records and a JSON editor that
- * saves through the HTTP API, whose validation messages are shown as they come.
+ * rules, widget sites (with each site's event-webhook delivery log) and API
+ * keys (a new key's token is shown once). Each is a table of records and a
+ * JSON editor that saves through the HTTP API, whose validation messages are
+ * shown as they come.
  */
 
 import { h, mount } from './dom.js';
 
+const when = (seconds) => (seconds ? new Date(seconds * 1000).toLocaleString() : '');
 const skillsText = (skills) => Object.entries(skills || {}).map(([k, v]) => `${k}:${v}`).join(' ');
 
 const RESOURCES = [
@@ -34,8 +37,15 @@ const RESOURCES = [
       business_hours: { timezone: 'Asia/Shanghai', weekly: { 'mon-fri': ['09:00-21:00'], sat: ['10:00-18:00'] } } } },
   { name: 'sites', list: '/api/v1/sites', key: 'site_key', create: 'POST', update: 'PATCH',
     columns: [['site_key'], ['name'], ['default_skill'], ['allowed_origins', (v) => (v || []).join(' ')], ['theme_color']],
-    template: { site_key: 'shop', name: 'Shop', allowed_origins: ['https://shop.example.com'], default_skill: 'general' } },
+    template: { site_key: 'shop', name: 'Shop', allowed_origins: ['https://shop.example.com'], default_skill: 'general' },
+    deliveries: true },
+  { name: 'api_keys', list: '/api/v1/api-keys', key: 'key_id', create: 'POST', update: null,
+    columns: [['key_id'], ['name'], ['scopes', (v) => (v || []).join(' ')], ['created_at', when], ['revoked_at', when]],
+    template: { name: 'orders backend', scopes: ['conversations:read', 'conversations:write'] }, deleteLabel: 'revoke' },
 ];
+
+const DELIVERY_COLUMNS = [['at', when], ['event_type', null, 'type'], ['attempt'], ['http_status', null, 'status'],
+  ['outcome'], ['retry_at', when]];
 
 function firstList(answer) {
   if (Array.isArray(answer)) return answer;
@@ -92,12 +102,21 @@ export function createAdmin(app) {
       }
       const key = editing ? editing[resource.key] : value[resource.key];
       const method = editing ? resource.update : resource.create;
+      if (!method) {
+        status.textContent = t('error', { message: 'read-only' });
+        return;
+      }
       const path = method === 'POST' ? resource.list : `${resource.list}/${encodeURIComponent(key)}`;
       if (method !== 'POST') delete value[resource.key];
       try {
-        await (method === 'POST' ? api.post(path, value) : method === 'PUT' ? api.put(path, value) : api.patch(path, value));
-        status.textContent = t('saved');
-        show();
+        const answer = await (method === 'POST' ? api.post(path, value) : method === 'PUT' ? api.put(path, value) : api.patch(path, value));
+        await show();
+        if (answer && answer.token) {
+          mount(body.querySelector('[data-testid=admin-status]') || status,
+            h('span', { testid: 'admin-token' }, t('token_once', { token: answer.token })));
+        } else {
+          (body.querySelector('[data-testid=admin-status]') || status).textContent = t('saved');
+        }
       } catch (error) {
         status.textContent = t('error', { message: `${error.code}: ${error.message}` });
       }
@@ -112,14 +131,41 @@ export function createAdmin(app) {
       }
     }
 
+    const log = h('div', { class: 'deliveries', testid: 'admin-deliveries' });
+
+    async function showDeliveries(record) {
+      const site = record[resource.key];
+      let rows;
+      try {
+        rows = (await api.get(`/api/v1/sites/${encodeURIComponent(site)}/deliveries?limit=100`)).deliveries;
+      } catch (error) {
+        mount(log, h('p', { class: 'empty' }, t('error', { message: error.message })));
+        return;
+      }
+      mount(log, h('h3', {}, t('deliveries_of', { site })),
+        rows.length === 0 ? h('p', { class: 'empty', testid: 'delivery-empty' }, t('no_deliveries'))
+          : h('div', { class: 'table-wrap' }, h('table', { class: 'grid', testid: 'delivery-table' },
+            h('thead', {}, h('tr', {}, DELIVERY_COLUMNS.map(([label]) => h('th', {}, t(label))))),
+            h('tbody', {}, rows.map((row) => h('tr', { testid: 'delivery-row' },
+              DELIVERY_COLUMNS.map(([label, format, field]) => {
+                const value = row[field || label];
+                return h('td', {}, format ? format(value) : String(value ?? ''));
+              })))))),
+        h('button', { class: 'link', onclick: () => mount(log) }, t('close_log')));
+    }
+
     edit(null);
     mount(body,
       h('div', { class: 'table-wrap' }, h('table', { class: 'grid', testid: 'admin-table' },
         h('thead', {}, h('tr', {}, resource.columns.map(([name]) => h('th', {}, name)), h('th', {}))),
         h('tbody', {}, records.map((record) => h('tr', { testid: 'admin-row', dataset: { key: String(record[resource.key] ?? '') } },
           resource.columns.map(([name, format]) => h('td', {}, format ? format(record[name]) : String(record[name] ?? ''))),
-          h('td', {}, h('button', { class: 'link', onclick: () => edit(record) }, t('edit')),
-            h('button', { class: 'link danger', onclick: () => remove(record) }, t('delete')))))))),
+          h('td', {}, resource.update ? h('button', { class: 'link', onclick: () => edit(record) }, t('edit')) : null,
+            resource.deliveries ? h('button', { class: 'link', testid: 'admin-deliveries-open',
+              onclick: () => showDeliveries(record) }, t('deliveries')) : null,
+            h('button', { class: 'link danger', onclick: () => remove(record) },
+              t(resource.deleteLabel || 'delete')))))))),
+      log,
       h('div', { class: 'editor' },
         editor,
         h('div', { class: 'bar' }, h('button', { onclick: () => edit(null) }, t('create')),

@@ -38,6 +38,11 @@ const MESSAGES = {
     role: 'Role', capacity: 'Capacity', skills: 'Skills (skill:proficiency)', new_chat: 'New chat',
     new_chat_body: 'A visitor is waiting', language: 'Language', error: 'Error: {message}',
     replay_gap: 'Older messages were trimmed; loaded from history.', forbidden_admin: 'This needs the admin role',
+    api_keys: 'API keys', key_id: 'Key', scopes: 'Scopes', created_at: 'Created', revoked_at: 'Revoked',
+    revoke: 'Revoke', token_once: 'The new key (copy it now, it is not shown again): {token}',
+    deliveries: 'Event deliveries', deliveries_of: 'Event deliveries of {site}', no_deliveries: 'No deliveries yet',
+    at: 'Time', event_type: 'Event', attempt: 'Attempt', http_status: 'HTTP status', outcome: 'Outcome',
+    retry_at: 'Next attempt', close_log: 'Close',
   },
   'zh-CN': {
     title: 'chatd 坐席工作台', login: '登录', agent_id: '坐席账号', password: '密码', logout: '退出',
@@ -70,6 +75,11 @@ const MESSAGES = {
     role: '角色', capacity: '接待上限', skills: '技能（技能:熟练度）', new_chat: '新会话', new_chat_body: '有访客在等待',
     language: '语言', error: '出错：{message}', replay_gap: '较早的消息已清理，已从历史记录加载。',
     forbidden_admin: '需要管理员权限',
+    api_keys: 'API 密钥', key_id: '密钥', scopes: '权限范围', created_at: '创建时间', revoked_at: '吊销时间',
+    revoke: '吊销', token_once: '新密钥（请立即复制，之后不再显示）：{token}',
+    deliveries: '事件推送记录', deliveries_of: '{site} 的事件推送记录', no_deliveries: '暂无推送记录',
+    at: '时间', event_type: '事件', attempt: '第几次', http_status: 'HTTP 状态', outcome: '结果',
+    retry_at: '下次重试', close_log: '关闭',
   },
 };
 
