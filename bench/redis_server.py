@@ -1,6 +1,7 @@
 """A Redis server of one's own, for fault runs: restart it, kill it, or bring
 it back from an older copy of its append-only file (a host crash); and a
-Sentinel group (a primary, a replica, three Sentinels) to fail over.
+Sentinel group (a primary, a replica, three Sentinels) to fail over; and a
+Redis Cluster of three primaries.
 
 :class:`RedisServer` runs Debian's ``redis-server`` on a free loopback port
 with AOF persistence in a directory it owns. The fault benchmark
@@ -10,6 +11,7 @@ touches the machine's shared Redis.
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import socket
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import redis
 
-__all__ = ["RedisServer", "SentinelGroup"]
+__all__ = ["ClusterGroup", "RedisServer", "SentinelGroup"]
 
 START_SECONDS = 15.0
 
@@ -197,3 +199,62 @@ class SentinelGroup:
         self._sentinels = []
         self.primary.kill()
         self.replica.kill()
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (10000 higher) is free too (both at most 65535)."""
+    for _ in range(100):
+        port = random.randint(20000, 55000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class ClusterGroup:
+    """Three ``redis-server --cluster-enabled`` primaries joined into one
+    cluster (the 16384 slots split between them) by ``redis-cli --cluster
+    create``. :attr:`url` is the ``redis+cluster://`` URL for chatd."""
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        self.directory = Path(directory)
+        self.servers = []
+        for n in range(size):
+            folder = self.directory / f"node-{n}"
+            self.servers.append(RedisServer(folder, port=_cluster_port(), args=(
+                "--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf"))))
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{server.port}" for server in self.servers)
+
+    def __enter__(self) -> ClusterGroup:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> ClusterGroup:
+        for server in self.servers:
+            server.start()
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        for server in self.servers:
+            client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=1)
+            try:
+                while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"the cluster did not come up; see {self.directory}")
+                    time.sleep(0.1)
+            finally:
+                client.close()
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.kill()

@@ -159,14 +159,14 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     for name, value in values.items():
         _check(name, value)
     url = str(values.get("redis_url", "redis://"))
-    if not url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
-        raise ValueError(f"{ENV_PREFIX}REDIS_URL must be a redis://, rediss://, unix:// or redis+sentinel:// URL "
-                         "(Redis Cluster is not supported yet)")
-    if url.startswith("redis+sentinel://"):
-        from chatd.store.redis_wire import parse_sentinel_url
+    if not url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://", "redis+cluster://")):
+        raise ValueError(f"{ENV_PREFIX}REDIS_URL must be a redis://, rediss://, unix://, redis+sentinel:// or "
+                         "redis+cluster:// URL")
+    if url.startswith(("redis+sentinel://", "redis+cluster://")):
+        from chatd.store.redis_wire import parse_cluster_url, parse_sentinel_url
 
         try:
-            parse_sentinel_url(url)
+            (parse_sentinel_url if url.startswith("redis+sentinel://") else parse_cluster_url)(url)
         except ValueError as exc:
             raise ValueError(f"{ENV_PREFIX}REDIS_URL: {exc}") from None
     if not values.get("node_id"):

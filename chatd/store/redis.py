@@ -51,6 +51,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgpack
 import redis.asyncio as aioredis
@@ -83,7 +84,7 @@ from chatd.store.base import (
 from chatd.store.keys import Keys
 from chatd.store.lifecycle import entry_from_fields, event_data, refusal, try_assign
 from chatd.store.redis_broker import RedisBroker
-from chatd.store.redis_wire import open_pool
+from chatd.store.redis_wire import CLUSTER_SCHEME, cluster_client, open_pool
 
 __all__ = ["RedisStore", "open_redis_engine"]
 
@@ -216,7 +217,19 @@ class RedisStore:
         self._event_group_ready = False
         # conversation id -> newest transition number this node saw logged, not yet told to {rt}
         self._acks: dict[str, int] = {}
+        self._cluster = type(client).__name__ == "RedisCluster"
         self.timed: Callable[[str, float], None] | None = None  # (store call, seconds) of each one that answered
+
+    async def _scripts(self, script: Any, calls: Sequence[tuple[list[Any], list[Any]]]) -> list[Any]:
+        """``script`` for each (keys, args), in order, each atomic on its own:
+        pipelined in one round trip on one server; one after another on a
+        cluster, whose client refuses scripts in pipelines."""
+        if self._cluster:
+            return [await script(keys=keys, args=args) for keys, args in calls]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await script(keys=keys, args=args, client=pipe)
+            return list(await pipe.execute())
 
     async def _retrying(self, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -575,10 +588,8 @@ class RedisStore:
             if len(calls) == 1:
                 replies = await self._transition(keys=calls[0][0], args=calls[0][1])
             else:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for keys, args in calls:
-                        await self._transition(keys=keys, args=args, client=pipe)
-                    replies = [reply for call_replies in await pipe.execute() for reply in call_replies]
+                replies = [reply for call_replies in await self._scripts(self._transition, calls)
+                           for reply in call_replies]
         except BaseException:
             self._keep_acks(acks)
             raise
@@ -632,10 +643,7 @@ class RedisStore:
         if len(calls) == 1:
             replies = [await self._append(keys=calls[0][0], args=calls[0][1])]
         else:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for keys, args, _, _ in calls:
-                    await self._append(keys=keys, args=args, client=pipe)
-                replies = await pipe.execute()
+            replies = await self._scripts(self._append, [(keys, args) for keys, args, _, _ in calls])
         entries = iter(zip(calls, replies, strict=True))
         found: list[Any] = []
         for conversation_id, records in pending:
@@ -711,10 +719,7 @@ class RedisStore:
     async def log_epochs(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         if not conversation_ids:
             return {}
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for cid in conversation_ids:
-                await self._log_epoch(keys=[self._keys.mirror(cid)], args=[], client=pipe)
-            epochs = await pipe.execute()
+        epochs = await self._scripts(self._log_epoch, [([self._keys.mirror(cid)], []) for cid in conversation_ids])
         return {cid: epoch.decode() for cid, epoch in zip(conversation_ids, epochs, strict=True)}
 
     async def read(self, conversation_id: str, after_seq: int, limit: int = 500) -> ReadResult:
@@ -809,10 +814,7 @@ class RedisStore:
             for conversation_id, record in records:
                 key = self._keys.routing_records(conversation_id)
                 pipe.rpush(key, _pack(record))
-                if keep > 0:
-                    pipe.ltrim(key, -keep, -1)
-                else:
-                    pipe.delete(key)
+                pipe.ltrim(key, -keep, -1) if keep > 0 else pipe.ltrim(key, 1, 0)  # (1, 0): emptied, so deleted
             await pipe.execute()
 
     @_retried
@@ -874,6 +876,15 @@ def open_redis_engine(url: str, *, prefix: str, log_retention: int, retry_second
     # failing with MaxConnectionsError (redis-py's default pool does not wait).
     # The store retries whole calls within a bound (RedisStore.retry_seconds), so
     # redis-py's own per-command retries are off: they would stretch the bound.
+    if urlsplit(url).scheme == CLUSTER_SCHEME:
+        # Every script, transaction and multi-key command is single-slot
+        # (tests/store: the redis-slots engine), which is what a cluster needs.
+        client, broker_urls = cluster_client(url, decode_responses=False, max_connections=REDIS_POOL_SIZE,
+                                             retry=Retry(NoBackoff(), 0))
+        store = RedisStore(client, Keys(prefix), log_retention=log_retention, retry_seconds=retry_seconds,
+                           slot_checked=slot_checked)
+        return Engine("redis", store, RedisBroker(broker_urls, Keys(prefix), publisher=client,
+                                                  ack_timeout=retry_seconds))
     pool = open_pool(url, waiting=True, decode_responses=False, max_connections=REDIS_POOL_SIZE,
                      timeout=REDIS_POOL_WAIT_SECONDS, retry=Retry(NoBackoff(), 0))
     client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool

@@ -53,10 +53,14 @@ def backoff(initial: float = 0.05, maximum: float = 1.0, factor: float = 2.0) ->
 class RedisBroker:
     """The :class:`~chatd.store.base.Broker` contract on Redis pub/sub."""
 
-    def __init__(self, url: str, keys: Keys, *, publisher: aioredis.Redis,
+    def __init__(self, url: str | Sequence[str], keys: Keys, *, publisher: aioredis.Redis,
                  health_check_seconds: float = 15.0, ack_timeout: float = 10.0) -> None:
-        self._pool = open_pool(url, waiting=False, decode_responses=False,
-                               client_name=f"{keys.prefix}:broker".replace(" ", "_"))
+        # Several URLs (the nodes of a Redis Cluster, where a classic publication
+        # reaches subscribers on every node): a lost connection moves to the next.
+        urls = [url] if isinstance(url, str) else list(url)
+        self._pools = [open_pool(u, waiting=False, decode_responses=False,
+                                 client_name=f"{keys.prefix}:broker".replace(" ", "_")) for u in urls]
+        self._next_pool = 0
         self._publisher = publisher
         self._publish_many = publisher.register_script(_PUBLISH_MANY.read_text())
         self._prefix = keys.channel_prefix
@@ -124,7 +128,8 @@ class RedisBroker:
         for ack in self._acks.values():
             ack.cancel()
         self._acks.clear()
-        await self._pool.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
     # --- the subscriber connection -------------------------------------------------
     @property
@@ -145,7 +150,7 @@ class RedisBroker:
     async def _run(self) -> None:
         delays = backoff()
         while True:
-            connection = self._pool.make_connection()
+            connection = self._pools[self._next_pool % len(self._pools)].make_connection()
             try:
                 await connection.connect()
                 async with self._lock:
@@ -160,8 +165,10 @@ class RedisBroker:
                 await self._read(connection)
             except (RedisError, OSError) as exc:
                 log.warning("broker connection lost: %s", exc)
+                self._next_pool += 1
             except Exception:
                 log.exception("broker reader failed, reconnecting")
+                self._next_pool += 1
             finally:
                 self._connection = None
                 await connection.disconnect()

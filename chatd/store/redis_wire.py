@@ -13,7 +13,8 @@ connection is in use.
 
 ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]`` URLs
 give pools that ask the Sentinels for the current primary and follow it
-across failovers (:func:`open_pool`).
+across failovers (:func:`open_pool`); ``redis+cluster://[:password@]host:port
+[,host:port...]`` a Redis Cluster client (:func:`cluster_client`).
 """
 
 from __future__ import annotations
@@ -29,10 +30,21 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-__all__ = ["SENTINEL_SCHEME", "HiredisConnection", "SentinelUrl", "WaitingConnectionPool", "open_pool",
-           "parse_sentinel_url", "pool_options"]
+__all__ = [
+    "CLUSTER_SCHEME",
+    "SENTINEL_SCHEME",
+    "HiredisConnection",
+    "SentinelUrl",
+    "WaitingConnectionPool",
+    "cluster_client",
+    "open_pool",
+    "parse_cluster_url",
+    "parse_sentinel_url",
+    "pool_options",
+]
 
 SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
 
 
 class _HiredisPacking:
@@ -178,3 +190,32 @@ def open_pool(url: str, *, waiting: bool, **options: Any) -> aioredis.Connection
     if waiting:
         return WaitingSentinelPool(parsed.service, manager, timeout=timeout, **kwargs)
     return SentinelConnectionPool(parsed.service, manager, **kwargs)
+
+
+def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], str | None]:
+    """``redis+cluster://[:password@]h1:7000,h2:7001`` -> (startup nodes, password);
+    raises ``ValueError`` saying what is wrong (a cluster has only database 0)."""
+    parts = urlsplit(url)
+    if parts.scheme != CLUSTER_SCHEME:
+        raise ValueError(f"not a {CLUSTER_SCHEME}:// URL")
+    nodes = []
+    for item in filter(None, parts.netloc.rpartition("@")[2].split(",")):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"each cluster node must be host:port, not {item!r}")
+        nodes.append((host, int(port)))
+    if not nodes or parts.path.strip("/") not in ("", "0"):
+        raise ValueError("expected redis+cluster://host:port[,host:port...] (database 0 only)")
+    return nodes, unquote(parts.password) if parts.password else None
+
+
+def cluster_client(url: str, **options: Any) -> tuple[Any, list[str]]:
+    """A Redis Cluster client for ``url``, and a plain ``redis://`` URL per
+    startup node for the broker's subscriber connection."""
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    nodes, password = parse_cluster_url(url)
+    client = RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in nodes], password=password,
+                          **options)
+    auth = f":{password}@" if password else ""
+    return client, [f"redis://{auth}{host}:{port}/0" for host, port in nodes]

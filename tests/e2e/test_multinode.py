@@ -1,14 +1,17 @@
-"""Two chatd processes on one Redis: the visitor on one node, the agent on the
-other, both dropping and reconnecting (to either node) at random moments.
-Every acknowledged message arrives exactly once and in order on both sides."""
+"""Two chatd processes on one Redis (and on a real three-primary Redis
+Cluster): the visitor on one node, the agent on the other, both dropping and
+reconnecting (to either node) at random moments. Every acknowledged message
+arrives exactly once and in order on both sides."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 
 import httpx
 
+from bench.redis_server import ClusterGroup
 from chatd.client import ChatClient
 from tests.e2e.conftest import BURSTY
 from tests.support import ChatdProcess, alogin, eventually, require_redis
@@ -33,8 +36,18 @@ async def _talk(client: ChatClient, cid: str, label: str, urls: list[str], rng: 
 
 async def test_two_nodes_exactly_once_in_order_through_random_reconnects() -> None:
     require_redis()
-    node_a = ChatdProcess("redis", env=BURSTY).start()
-    node_b = ChatdProcess("redis", prefix=node_a.prefix, env={**BURSTY, "CHATD_DEMO": "false"}).start()
+    await _two_nodes(BURSTY)
+
+
+async def test_two_nodes_on_a_redis_cluster(tmp_path: Path) -> None:
+    require_redis()
+    with ClusterGroup(tmp_path / "cluster") as cluster:
+        await _two_nodes({**BURSTY, "CHATD_REDIS_URL": cluster.url})
+
+
+async def _two_nodes(env: dict[str, str]) -> None:
+    node_a = ChatdProcess("redis", env=env).start()
+    node_b = ChatdProcess("redis", prefix=node_a.prefix, env={**env, "CHATD_DEMO": "false"}).start()
     try:
         urls = [node_a.ws_url, node_b.ws_url]
         token = await alogin(node_b.url, "ana", node_a.passwords["ana"])

@@ -25,10 +25,12 @@ import pytest_asyncio
 import redis
 import redis.asyncio as aioredis
 
+from bench.redis_server import ClusterGroup
 from chatd.settings import Settings
 from chatd.store import open_engine
 from chatd.store.base import Engine
 from chatd.store.redis import open_redis_engine
+from chatd.store.redis_wire import cluster_client
 from tests.support import free_port
 
 REDIS_URL = os.environ.get("CHATD_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -37,12 +39,12 @@ EngineFactory = Callable[..., Awaitable[Engine]]
 
 
 async def _delete_prefix(url: str, prefix: str) -> None:
-    client = aioredis.from_url(url)
+    client = cluster_client(url)[0] if url.startswith("redis+cluster://") else aioredis.from_url(url)
     try:
         batch = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
         async with client.pipeline(transaction=False) as pipe:
             for key in batch:  # one key per command: in cluster mode keys of several slots cannot go together
-                pipe.unlink(key)
+                pipe.execute_command("UNLINK", key)
             await pipe.execute()
     finally:
         await client.aclose()
@@ -79,7 +81,14 @@ def slot_checking_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         server.wait(10)
 
 
-@pytest.fixture(params=["memory", "redis", "redis-slots"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterGroup]:
+    """A real Redis Cluster of three primaries."""
+    with ClusterGroup(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["memory", "redis", "redis-slots", "redis-cluster"])
 def engine_name(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -88,6 +97,8 @@ def engine_name(request: pytest.FixtureRequest) -> str:
 def redis_url(engine_name: str, request: pytest.FixtureRequest) -> str:
     if engine_name == "redis-slots":
         return request.getfixturevalue("slot_checking_redis")
+    if engine_name == "redis-cluster":
+        return request.getfixturevalue("redis_cluster").url
     return REDIS_URL
 
 

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parent.parent.parent
     ({"CHATD_DRAIN_DELAY_SECONDS": "-1"}, "CHATD_DRAIN_DELAY_SECONDS"),
     ({"CHATD_HEADER_TIMEOUT_SECONDS": "soon"}, "CHATD_HEADER_TIMEOUT_SECONDS"),
     ({"CHATD_SECRET_FILE": "/nonexistent/chatd-secret"}, "CHATD_SECRET_FILE"),
-    ({"CHATD_REDIS_URL": "redis+cluster://s1:7000"}, "CHATD_REDIS_URL"),
+    ({"CHATD_REDIS_URL": "redis+cluster://s1:7000/3"}, "CHATD_REDIS_URL"),
+    ({"CHATD_REDIS_URL": "memcached://s1:11211"}, "CHATD_REDIS_URL"),
     ({"CHATD_REDIS_URL": "redis+sentinel://s1/mymaster"}, "CHATD_REDIS_URL"),
     ({"CHATD_REDIS_URL": "redis+sentinel://s1:26379"}, "CHATD_REDIS_URL"),
 ])
