@@ -1,6 +1,6 @@
 """Business events (conversation created, queued, assigned, transferred,
-closed, reopened; message created; rating created) for the sites' event
-webhooks.
+closed, reopened; message created; rating created; ticket created and
+updated) for the sites' event webhooks.
 
 :func:`event` builds the one envelope every event has (schema version
 :data:`EVENT_VERSION`; documented in docs/api.md). :class:`EventedStore` is
@@ -28,7 +28,8 @@ __all__ = ["EVENT_TYPES", "EVENT_VERSION", "EventedStore", "event"]
 
 EVENT_VERSION = 1
 EVENT_TYPES = ("conversation.created", "conversation.queued", "conversation.assigned", "conversation.transferred",
-               "conversation.closed", "conversation.reopened", "message.created", "rating.created")
+               "conversation.closed", "conversation.reopened", "message.created", "rating.created",
+               "ticket.created", "ticket.updated")
 # log event name -> event type (other lifecycle steps, e.g. offers, are not business events)
 _LIFECYCLE = {"queued": "conversation.queued", "assigned": "conversation.assigned",
               "transferred": "conversation.transferred", "closed": "conversation.closed",
@@ -161,3 +162,7 @@ class EventedStore:
         await self._store.put_record(kind, key, record)
         if kind == "rating":
             await self._emit([("rating.created", str(record.get("site_key", "")), key, dict(record))])
+        elif kind == "ticket":
+            new = record.get("updated_at") == record.get("created_at")
+            await self._emit([("ticket.created" if new else "ticket.updated", str(record.get("site_key", "")),
+                               str(record.get("conversation_id", "")), {"ticket": dict(record)})])

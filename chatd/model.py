@@ -100,7 +100,7 @@ class Site:
         return _from_dict(cls, raw)
 
 
-API_SCOPES = ("conversations:read", "conversations:write")
+API_SCOPES = ("conversations:read", "conversations:write", "tickets:read", "tickets:write")
 
 
 @dataclass(slots=True)

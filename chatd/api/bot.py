@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatd.api.common import Caller, caller, context, json, read_json, require_role
+from chatd.api.common import Caller, caller, context, json, read_json, require_role, require_scope
 from chatd.api.conversations import readable_conversation
 from chatd.bot.config import (
     KB_ENTRY,
@@ -49,6 +49,7 @@ from chatd.bot.tickets import (
 )
 from chatd.bot.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, parse_reply, verify
 from chatd.errors import ChatdError
+from chatd.model import ROLES
 
 __all__ = ["bot_routes"]
 
@@ -100,13 +101,19 @@ async def leave_message(request: Request) -> Response:
     return json({"ticket": _public_ticket(ticket)}, 201)
 
 
+def _actor_id(who: Caller) -> str:
+    """Who a ticket change is recorded as: the agent, or ``api:<key id>``."""
+    return who.subject if who.kind == "agent" else f"api:{who.subject}"
+
+
 def _public_ticket(ticket: dict[str, Any]) -> dict[str, Any]:
     return dict(ticket)
 
 
 async def create_ticket(request: Request) -> Response:
-    """An agent escalates a conversation: the ticket carries the visitor's contact."""
-    who = await require_role(request)
+    """An agent (or a backend's API key with ``tickets:write``) escalates a
+    conversation: the ticket carries the visitor's contact."""
+    who = await require_scope(request, "tickets:write", *ROLES)
     ctx = context(request)
     body = await read_json(request)
     unknown = sorted(set(body) - {"conversation_id", "category", "message", "name", "phone", "email"})
@@ -115,7 +122,8 @@ async def create_ticket(request: Request) -> Response:
     conversation_id = body.get("conversation_id")
     if not isinstance(conversation_id, str) or not conversation_id:
         raise ChatdError("bad_request", "conversation_id is required")
-    conversation = await readable_conversation(ctx.store, who, conversation_id)
+    conversation = (await ctx.service.conversation(conversation_id) if who.kind == "api"
+                    else await readable_conversation(ctx.store, who, conversation_id))
     message = body.get("message") or ""
     if not isinstance(message, str) or len(message) > 4000:
         raise ChatdError("bad_request", "message must be a string of at most 4000 characters")
@@ -132,7 +140,7 @@ async def create_ticket(request: Request) -> Response:
     ticket = {"ticket_id": new_ticket_id(now), "site_key": conversation.site_key,
               "visitor_id": conversation.visitor_id, "conversation_id": conversation_id, "category": category,
               "contact": contact, "message": message.strip(), "status": "open", "created_at": now,
-              "created_by": who.subject, "source": "conversation", "locale": "", "page_url": "",
+              "created_by": _actor_id(who), "source": "conversation", "locale": "", "page_url": "",
               "attributes": {}, "updated_at": now, "closed_by": "", "skill": conversation.skill}
     await ctx.store.put_record(TICKET, ticket["ticket_id"], ticket)
     return json({"ticket": _public_ticket(ticket)}, 201)
@@ -140,7 +148,7 @@ async def create_ticket(request: Request) -> Response:
 
 async def list_tickets(request: Request) -> Response:
     """Tickets, newest first; ``status``, ``category``, ``site`` and ``conversation_id`` filter."""
-    await require_role(request)
+    await require_scope(request, "tickets:read", *ROLES)
     ctx = context(request)
     filters = {name: request.query_params[param] for param, name in
                (("status", "status"), ("category", "category"), ("site", "site_key"),
@@ -160,16 +168,16 @@ async def _ticket(request: Request) -> dict[str, Any]:
 
 
 async def get_ticket(request: Request) -> Response:
-    await require_role(request)
+    await require_scope(request, "tickets:read", *ROLES)
     return json({"ticket": _public_ticket(await _ticket(request))})
 
 
 async def update_ticket(request: Request) -> Response:
-    who = await require_role(request)
+    who = await require_scope(request, "tickets:write", *ROLES)
     ctx = context(request)
     body = await read_json(request)
     try:
-        updated = close_or_reopen(await _ticket(request), body, who.subject, ctx.clock())
+        updated = close_or_reopen(await _ticket(request), body, _actor_id(who), ctx.clock())
     except TicketError as exc:
         raise ChatdError("bad_request", str(exc)) from None
     await ctx.store.put_record(TICKET, updated["ticket_id"], updated)

@@ -174,3 +174,31 @@ async def test_only_subscribed_events_reach_the_outbox(app: Starlette) -> None:
     assert [(e["type"], e["data"]["body"], e["data"]["sender_role"]) for _, e in claimed] == [
         ("message.created", "now it does", "bot")]
     assert claimed[0][1]["site_key"] == "shop" and claimed[0][1]["conversation_id"] == cid
+
+
+async def test_a_backend_opens_lists_and_closes_tickets_with_its_key(app: Starlette) -> None:
+    store = app.state.chatd.store
+    root = await api_client(app, "root")
+    await root.patch(f"{V1}/sites/shop", json={"events_url": "https://hooks.example/chatd",
+                                               "events": ["ticket.created", "ticket.updated"]})
+    chats = await _key(app, "conversations:write")
+    tickets = await _key(app, "tickets:read", "tickets:write")
+    reader = await _key(app, "tickets:read")
+    cid = (await chats.post(f"{V1}/conversations", json={"site_key": "shop", "customer_id": "5", "name": "Wu"})
+           ).json()["conversation"]["conversation_id"]
+    made = await tickets.post(f"{V1}/tickets", json={"conversation_id": cid, "category": "refund",
+                                                      "message": "Refund order #77", "email": "wu@example.com"})
+    assert made.status_code == 201, made.text
+    ticket = made.json()["ticket"]
+    assert ticket["created_by"].startswith("api:") and ticket["contact"]["name"] == "Wu"
+    listed = (await reader.get(f"{V1}/tickets", params={"conversation_id": cid})).json()["tickets"]
+    assert [t["ticket_id"] for t in listed] == [ticket["ticket_id"]]
+    assert _code(await reader.patch(f"{V1}/tickets/{ticket['ticket_id']}", json={"status": "closed"})) == \
+        (403, "forbidden")
+    assert _code(await chats.get(f"{V1}/tickets")) == (403, "forbidden")
+    closed = await tickets.patch(f"{V1}/tickets/{ticket['ticket_id']}", json={"status": "closed"})
+    assert closed.json()["ticket"]["closed_by"].startswith("api:")
+    assert _code(await tickets.post(f"{V1}/tickets", json={"conversation_id": "nope"}))[0] == 404
+    events = [e for _, e in await store.claim_events("test", 100, 60) if e["type"].startswith("ticket.")]
+    assert [(e["type"], e["data"]["ticket"]["status"]) for e in events] == [("ticket.created", "open"),
+                                                                           ("ticket.updated", "closed")]
