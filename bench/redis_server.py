@@ -21,7 +21,7 @@ from pathlib import Path
 
 import redis
 
-__all__ = ["ClusterGroup", "RedisServer", "SentinelGroup"]
+__all__ = ["ClusterGroup", "RedisServer", "SentinelGroup", "cluster_port"]
 
 START_SECONDS = 15.0
 
@@ -201,7 +201,7 @@ class SentinelGroup:
         self.replica.kill()
 
 
-def _cluster_port() -> int:
+def cluster_port() -> int:
     """A free port whose cluster bus port (10000 higher) is free too (both at most 65535)."""
     for _ in range(100):
         port = random.randint(20000, 55000)
@@ -225,7 +225,7 @@ class ClusterGroup:
         self.servers = []
         for n in range(size):
             folder = self.directory / f"node-{n}"
-            self.servers.append(RedisServer(folder, port=_cluster_port(), args=(
+            self.servers.append(RedisServer(folder, port=cluster_port(), args=(
                 "--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf"))))
 
     @property

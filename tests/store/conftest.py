@@ -14,7 +14,6 @@ operation chatd does is single-slot, as Redis Cluster requires.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -25,13 +24,12 @@ import pytest_asyncio
 import redis
 import redis.asyncio as aioredis
 
-from bench.redis_server import ClusterGroup
+from bench.redis_server import ClusterGroup, RedisServer, cluster_port
 from chatd.settings import Settings
 from chatd.store import open_engine
 from chatd.store.base import Engine
 from chatd.store.redis import open_redis_engine
 from chatd.store.redis_wire import cluster_client
-from tests.support import free_port
 
 REDIS_URL = os.environ.get("CHATD_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
@@ -54,31 +52,22 @@ async def _delete_prefix(url: str, prefix: str) -> None:
 def slot_checking_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A one-node Redis Cluster (all 16384 slots on it); its URL."""
     directory = tmp_path_factory.mktemp("redis-slots")
-    port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file",
-                               str(directory / "nodes.conf"), "--dir", str(directory)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServer(directory, port=cluster_port(), args=(
+        "--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf")))
+    server.start()
     try:
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        client = redis.Redis(port=server.port, socket_timeout=2)
         client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-        for _ in range(100):
+        for _ in range(200):
             if b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"):
                 break
             time.sleep(0.05)
         else:
             raise AssertionError("the one-node cluster did not come up")
         client.close()
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(10)
+        server.kill()
 
 
 @pytest.fixture(scope="session")
