@@ -110,6 +110,10 @@ class RedisServer:
         """Emulate a crash of Redis's host: kill it, put back the older copy
         of the append-only files, start again (Redis loads the truncated tail)."""
         self.kill()
+        self.restore(copy)
+
+    def restore(self, copy: Path) -> None:
+        """Start the (stopped) server again from an older copy of its append-only files."""
         shutil.rmtree(self.directory / "appendonlydir")
         shutil.copytree(copy, self.directory / "appendonlydir")
         self.start()

@@ -49,6 +49,7 @@ HELP = "node kill -9, drain, Redis restarts and a host crash under load: lost, u
 FAULTS = ("node_kill", "node_drain", "redis_restart", "redis_kill", "host_crash")
 SETTLE_SECONDS = 20.0  # after the traffic: clients reconnect, outboxes drain, deliveries finish
 HOST_CRASH_LAG_SECONDS = 1.0  # the AOF copy a host crash goes back to is this much older
+IN_FLIGHT_SECONDS = 0.05  # an ack Redis gave just before the kill may reach its client this much later
 NODE_ENV = {"CHATD_AGENT_GRACE_SECONDS": "60", "CHATD_IDLE_TIMEOUT_SECONDS": "600"}
 
 
@@ -256,8 +257,11 @@ async def _inject(run: FaultRun, faults: list[str], seconds: float) -> None:
             # window of this fault starts here, what Redis acknowledges next is at risk.
             copy = await loop.run_in_executor(None, run.redis.copy_aof, run.out_dir / "aof-copy")
             await asyncio.sleep(HOST_CRASH_LAG_SECONDS)
-            record["crashed_at"] = round(run.now(), 3)
-            await loop.run_in_executor(None, run.redis.crash_back_to, copy)
+            await loop.run_in_executor(None, run.redis.kill)
+            # Redis answers nothing after the kill returns; a reply it sent just
+            # before reaches the client through chatd within a few milliseconds.
+            record["crashed_at"] = round(run.now() + IN_FLIGHT_SECONDS, 3)
+            await loop.run_in_executor(None, run.redis.restore, copy)
         elif fault in ("redis_restart", "redis_kill"):
             await loop.run_in_executor(None, run.redis.stop if fault == "redis_restart" else run.redis.kill)
             await loop.run_in_executor(None, run.redis.start)
