@@ -69,8 +69,15 @@ class EventedStore:
         """Read the sites' subscriptions again at the next event."""
         self._sites_at = float("-inf")
 
+    def _stale(self) -> bool:
+        return time.monotonic() - self._sites_at > SITES_REFRESH_SECONDS
+
+    def _may_emit(self) -> bool:
+        """False when the subscriptions are fresh and nobody has any: the common case costs nothing."""
+        return bool(self._sites) or self._stale()
+
     async def _subscribed(self, site_key: str, kind: str) -> bool:
-        if time.monotonic() - self._sites_at > SITES_REFRESH_SECONDS:
+        if self._stale():
             sites: list[Site] = await self._store.list_sites()
             self._sites = {s.site_key: frozenset(s.events) for s in sites if s.events_url and s.events}
             self._sites_at = time.monotonic()
@@ -84,8 +91,8 @@ class EventedStore:
 
     async def _emit(self, items: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
         """Outbox the (type, site, conversation, data) items their sites subscribe to."""
-        if not self._sites and time.monotonic() - self._sites_at <= SITES_REFRESH_SECONDS:
-            return  # nobody subscribes to anything: the common case costs nothing
+        if not self._may_emit():
+            return
         now = self._clock()
         wanted = [event(kind, site, cid, data, now) for kind, site, cid, data in items
                   if await self._subscribed(site, kind)]
@@ -145,8 +152,7 @@ class EventedStore:
                      client_msg_id: str, now: float, data: dict[str, Any] | None = None) -> AppendResult:
         result = await self._store.append(conversation_id, kind=kind, sender_role=sender_role, sender_id=sender_id,
                                           body=body, client_msg_id=client_msg_id, now=now, data=data)
-        if kind == "message" and not result.duplicate and (self._sites or
-                                                            time.monotonic() - self._sites_at > SITES_REFRESH_SECONDS):
+        if kind == "message" and not result.duplicate and self._may_emit():
             site = self._site_of.get(conversation_id)
             if site is None:
                 found = await self._store.get_conversation(conversation_id)
