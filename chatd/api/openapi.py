@@ -58,7 +58,7 @@ _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "properties": {"code": {"enum": sorted(ERRORS)}, "message": _TEXT}}}}
 
 
-def _summary(route: Route, method: str) -> str:
+def _summary(route: Route) -> str:
     doc = (route.endpoint.__doc__ or "").strip().splitlines()
     if doc and doc[0]:
         return doc[0].strip().rstrip(".")
@@ -73,7 +73,7 @@ def openapi_document(routes: list[Route]) -> dict[str, Any]:
         for method in sorted(route.methods - {"HEAD"}):
             operation: dict[str, Any] = {
                 "operationId": f"{method.lower()}_{route.endpoint.__name__}",
-                "summary": _summary(route, method),
+                "summary": _summary(route),
                 "tags": [route.path.split("/")[3]],
                 "responses": {
                     "200": {"description": "done", "content": {"application/json": {"schema": {"type": "object"}}}},
