@@ -42,6 +42,7 @@ import redis
 from chatd.conversation import plan
 from chatd.hub import BrokerPublisher
 from chatd.model import Agent, Conversation
+from chatd.records import MEMORY_URL, open_records
 from chatd.settings import Settings
 from chatd.store import open_engine
 from router.worker import RoutingWorker
@@ -85,7 +86,9 @@ async def _load(redis_url: str, prefix: str, agents: int, capacity: int, convers
 async def _drain(redis_url: str, prefix: str, expected: int) -> dict[str, Any]:
     """One routing worker's passes until nothing is left queued (or the deadline)."""
     engine = open_engine(_settings(redis_url, prefix))
-    worker = RoutingWorker(engine.store, BrokerPublisher(engine.broker), time.time, grace_seconds=3600)
+    records = open_records(MEMORY_URL)  # every group unconfigured: skills+load, auto-accept
+    worker = RoutingWorker(engine.store, BrokerPublisher(engine.broker), time.time,
+                           skill_groups=records.skill_groups, schedules=records.schedules, grace_seconds=3600)
     assigned = passes = idle = 0
     first = last = 0.0
     deadline = time.monotonic() + DEADLINE_SECONDS
@@ -111,6 +114,7 @@ async def _drain(redis_url: str, prefix: str, expected: int) -> dict[str, Any]:
                 await asyncio.sleep(0.05)
     finally:
         await engine.store.close()
+        await records.database.close()
     return {"assigned": assigned, "passes": passes, "first": first, "last": last}
 
 

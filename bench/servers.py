@@ -191,8 +191,16 @@ class ChatdServer(_Process):
                     "PYTHONUNBUFFERED": "1", "CHATD_DEMO": "true", "CHATD_DRAIN_DELAY_SECONDS": "0", **LOAD_LIMITS})
         if self.engine == "redis":
             env.update({"CHATD_REDIS_URL": self.redis_url, "CHATD_REDIS_PREFIX": self.prefix})
+        env["CHATD_DATABASE_URL"] = self.database_url()
         env.update(self.extra_env)
         return env
+
+    def database_url(self) -> str:
+        """Nodes on one Redis prefix share an SQLite file; a memory node keeps its records in memory."""
+        if self.engine != "redis":
+            return "sqlite+aiosqlite:///:memory:"
+        name = re.sub(r"\W", "_", self.prefix or self.name)
+        return f"sqlite+aiosqlite:///{self.log_dir.resolve() / f'records-{name}.db'}"
 
     def ready(self) -> bool:
         try:

@@ -37,6 +37,7 @@ from chatd.events import EventedStore
 from chatd.hub import Hub
 from chatd.logs import RequestIds
 from chatd.metrics import Metrics
+from chatd.records import Records, open_records, prepare_records
 from chatd.service import ChatService
 from chatd.settings import Settings, load_settings
 from chatd.sockets import agent_endpoint, serve_socket, visitor_endpoint
@@ -59,19 +60,23 @@ def static_root(settings: Settings) -> Path:
 
 
 def build_context(settings: Settings, engine: Engine | None = None,
-                  clock: Callable[[], float] = time.time) -> Context:
+                  clock: Callable[[], float] = time.time, records: Records | None = None) -> Context:
     engine = engine or open_engine(settings)
+    records = records or open_records(settings.record_store_url())
     metrics = Metrics()
     if hasattr(engine.store, "timed"):
         engine.store.timed = metrics.store_call
     if not isinstance(engine.store, EventedStore):  # every change a site subscribed to goes to the outbox
         engine = Engine(engine.name, EventedStore(engine.store, clock), engine.broker)  # type: ignore[arg-type]
+    assert isinstance(engine.store, EventedStore)
+    records = engine.store.watching(records)
     hub = Hub(settings, engine, clock, metrics)
-    router = RoutingWorker(engine.store, hub, clock, grace_seconds=settings.agent_grace_seconds,
+    router = RoutingWorker(engine.store, hub, clock, skill_groups=records.skill_groups, schedules=records.schedules,
+                           grace_seconds=settings.agent_grace_seconds,
                            node_id=settings.node_id, on_assigned=metrics.placed)
-    bot = BotRuntime(engine.store, router, clock)
+    bot = BotRuntime(engine.store, records, router, clock)
     bot.webhook.counted = lambda outcome: metrics.webhooks.labels("bot", outcome).inc()
-    service = ChatService(engine.store, hub, router, clock, metrics, bot=bot)
+    service = ChatService(engine.store, records, hub, router, clock, metrics, bot=bot)
     bot.attach(service)
     # --demo without a secret: one made up per start (serving_problems refuses that otherwise)
     signer = TokenSigner(settings.secret or secrets.token_urlsafe(32))
@@ -79,8 +84,8 @@ def build_context(settings: Settings, engine: Engine | None = None,
                           signer=signer, clock=clock)
     webhooks = WebhookDispatcher(engine.store, service.site, clock, node_id=settings.node_id,
                                  counted=lambda outcome: metrics.webhooks.labels("events", outcome).inc())
-    return Context(settings=settings, engine=engine, hub=hub, router=router, service=service, admission=admission,
-                   signer=signer, metrics=metrics, clock=clock, webhooks=webhooks)
+    return Context(settings=settings, engine=engine, records=records, hub=hub, router=router, service=service,
+                   admission=admission, signer=signer, metrics=metrics, clock=clock, webhooks=webhooks)
 
 
 STORE_SAMPLE_SECONDS = 5.0
@@ -147,14 +152,15 @@ _SOCKET_ROLES = {"/ws/visitor": "visitor", "/ws/agent": "agent"}
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               clock: Callable[[], float] = time.time) -> Starlette:
+               clock: Callable[[], float] = time.time, records: Records | None = None) -> Starlette:
     settings = settings or load_settings()
-    ctx = build_context(settings, engine, clock)
+    ctx = build_context(settings, engine, clock, records)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await prepare_records(ctx.records, migrate=settings.demo)
         if settings.demo:
-            await seed_demo(ctx.store, settings)
+            await seed_demo(ctx.store, ctx.records, settings)
         def agent_gone(agent_id: str) -> None:
             ctx.service.agents_changed()
             ctx.router.agent_gone(agent_id)
@@ -181,6 +187,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             await ctx.hub.stop()
             await ctx.engine.broker.close()
             await ctx.store.close()
+            await ctx.records.database.close()
 
     routes: list[BaseRoute] = [
         # Reached only through Starlette's router when ChatdApp's shortcut is

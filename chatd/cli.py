@@ -8,8 +8,9 @@ stops sending it new connections), then in-flight acks finish, clients are
 closed with 1012 so they reconnect elsewhere, and the process exits within
 ``drain_seconds`` more.
 
-``chatd admin create`` makes the first admin of a deployment; ``chatd
-secret`` prints a value for ``CHATD_SECRET``.
+``chatd db upgrade`` migrates the record store (``serve`` refuses to start
+on a schema behind the code); ``chatd admin create`` makes the first admin of
+a deployment; ``chatd secret`` prints a value for ``CHATD_SECRET``.
 """
 
 from __future__ import annotations
@@ -199,6 +200,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", help=f"[default: {defaults.log_level}]")
     serve.add_argument("--log-format", choices=("text", "json"), help=f"[default: {defaults.log_format}]")
     serve.add_argument("--metrics-port", type=int, help="serve /metrics on this port only [default: the main port]")
+    serve.add_argument("--database-url", help="the record store [default: SQLite in the data directory]")
+
+    db = commands.add_parser("db", help="the record store's schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    for name, text in (("upgrade", "migrate the record store to this release's schema (run after every upgrade); "
+                                    "also moves records older releases kept in Redis"),
+                       ("status", "print the schema's revision and whether it is this release's")):
+        command = db_commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        command.add_argument("--database-url", help="[default: CHATD_DATABASE_URL, else SQLite in the data directory]")
 
     admin = commands.add_parser("admin", help="manage agents from the command line")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
@@ -265,6 +275,83 @@ def _admin_create(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _db_upgrade(settings: Settings) -> str:
+    from chatd.records import open_records
+    from chatd.records.legacy import LEGACY_KINDS, move_legacy_records
+    from chatd.records.migrate import upgrade
+    from chatd.store import open_engine
+
+    records = open_records(settings.record_store_url())
+    try:
+        revision = await upgrade(records.database)
+        print(f"record store at {revision} ({records.database.dialect})")
+        if settings.engine != "redis":
+            return ""
+        engine = open_engine(settings)
+        try:
+            store: Any = engine.store
+            found = await store.legacy_records(LEGACY_KINDS)
+            if found:
+                moved = await move_legacy_records(found, records, store)
+                await store.drop_legacy_records(found)
+                print("moved from Redis: " + ", ".join(f"{count} {kind}" for kind, count in sorted(moved.items())))
+        finally:
+            await engine.store.close()
+        return ""
+    finally:
+        await records.database.close()
+
+
+async def _db_status(settings: Settings) -> str:
+    from chatd.records import open_records
+    from chatd.records.migrate import SchemaError, current_revision, head_revision, require_current
+
+    records = open_records(settings.record_store_url())
+    try:
+        print(f"schema {await current_revision(records.database) or 'empty'}; this release needs {head_revision()}")
+        try:
+            await require_current(records.database)
+        except SchemaError as exc:
+            return str(exc)
+        return ""
+    finally:
+        await records.database.close()
+
+
+def _check_schema(settings: Settings) -> str:
+    """Why ``serve`` must not start on this record store ("" when it may)."""
+    from chatd.records import open_records
+    from chatd.records.migrate import SchemaError, require_current
+
+    async def check() -> str:
+        records = open_records(settings.record_store_url())
+        try:
+            if records.database.memory:
+                return ""
+            await require_current(records.database)
+            return ""
+        except SchemaError as exc:
+            return str(exc)
+        finally:
+            await records.database.close()
+    return asyncio.run(check())
+
+
+def _db(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+    except ValueError as exc:
+        print(f"chatd: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
+    run = _db_upgrade if args.db_command == "upgrade" else _db_status
+    problem = asyncio.run(run(settings))
+    if problem:
+        print(f"chatd: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     for name in unknown_variables():
@@ -274,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "admin":
         return _admin_create(args)
+    if args.command == "db":
+        return _db(args)
     flags = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     try:
         settings = load_settings(**flags)
@@ -285,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"chatd: {problem}", file=sys.stderr)
         return 2
+    if not settings.demo:  # --demo migrates the record store itself
+        problem = _check_schema(settings)
+        if problem:
+            print(f"chatd: {problem}", file=sys.stderr)
+            return 2
     if not settings.secret:  # --demo: one made-up secret, shared with the workers below
         settings = dataclasses.replace(settings, secret=secrets.token_urlsafe(32))
     # Workers read their settings from the environment, so hand them the

@@ -11,6 +11,7 @@ from chatd.auth import TokenSigner
 from chatd.hub import Hub
 from chatd.metrics import Metrics
 from chatd.ratelimit import KeyedLimiter
+from chatd.records.base import Records
 from chatd.routing import Routing
 from chatd.service import ChatService
 from chatd.settings import Settings
@@ -24,6 +25,7 @@ __all__ = ["Context"]
 class Context:
     settings: Settings
     engine: Engine
+    records: Records
     hub: Hub
     router: Routing
     service: ChatService

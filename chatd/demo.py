@@ -16,6 +16,7 @@ import secrets
 from chatd.auth import hash_password_off_loop
 from chatd.bot.runtime import seed_bot_demo
 from chatd.model import Agent, Site
+from chatd.records.base import Records
 from chatd.settings import Settings
 from chatd.store.base import Store
 
@@ -43,7 +44,7 @@ DEMO_AGENTS = (
 )
 
 
-async def seed_demo(store: Store, settings: Settings) -> dict[str, str]:
+async def seed_demo(store: Store, records: Records, settings: Settings) -> dict[str, str]:
     """Create the demo site and agents when the store has no site yet.
 
     Returns the agent passwords it set (empty when the store was not empty)
@@ -53,7 +54,7 @@ async def seed_demo(store: Store, settings: Settings) -> dict[str, str]:
     site_secret = demo_site_secret(settings.secret) if settings.secret else secrets.token_urlsafe(24)
     for site in (DEMO_SITE, DEMO_BOT_SITE):
         await store.put_site(dataclasses.replace(Site.from_dict(site.to_dict()), secret=site_secret))
-    await seed_bot_demo(store, [DEMO_SITE.site_key, DEMO_BOT_SITE.site_key], DEMO_BOT_SITE.site_key)
+    await seed_bot_demo(records, [DEMO_SITE.site_key, DEMO_BOT_SITE.site_key], DEMO_BOT_SITE.site_key)
     passwords = {agent_id: secrets.token_urlsafe(9) for agent_id, *_ in DEMO_AGENTS}
     hashes = await asyncio.gather(*(hash_password_off_loop(passwords[agent_id]) for agent_id, *_ in DEMO_AGENTS))
     for (agent_id, name, role, skills, capacity), password_hash in zip(DEMO_AGENTS, hashes, strict=True):

@@ -15,6 +15,7 @@ Redis round trip) loses that event's webhook; the change itself is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from typing import Any
 
 from chatd.errors import ChatdError
 from chatd.model import AppendResult, AssignResult, Conversation, LogEntry, Site
+from chatd.records.base import RatingStore, Records, TicketStore
 
 __all__ = ["EVENT_TYPES", "EVENT_VERSION", "EventedStore", "event"]
 
@@ -89,7 +91,7 @@ class EventedStore:
         while len(self._site_of) > 50_000:
             self._site_of.popitem(last=False)
 
-    async def _emit(self, items: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
+    async def emit(self, items: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
         """Outbox the (type, site, conversation, data) items their sites subscribe to."""
         if not self._may_emit():
             return
@@ -114,14 +116,14 @@ class EventedStore:
         self._remember(started)
         if created:
             data = {"conversation": _conversation(started)}
-            await self._emit([("conversation.created", started.site_key, started.conversation_id, data)]
+            await self.emit([("conversation.created", started.site_key, started.conversation_id, data)]
                              + ([("conversation.queued", started.site_key, started.conversation_id, data)]
                                 if started.state == "queued" else []))
         return started, created
 
     async def transition(self, conversation_id: str, change: Any, now: float) -> tuple[Conversation, LogEntry]:
         conversation, entry = await self._store.transition(conversation_id, change, now)
-        await self._emit(self._lifecycle(conversation, entry))
+        await self.emit(self._lifecycle(conversation, entry))
         return conversation, entry
 
     async def transition_many(self, changes: Sequence[tuple[str, Any]],
@@ -131,13 +133,13 @@ class EventedStore:
         for result in results:
             if not isinstance(result, ChatdError):
                 items += self._lifecycle(*result)
-        await self._emit(items)
+        await self.emit(items)
         return results
 
     async def reopen_conversation(self, conversation_id: str, change: Any,
                                   now: float) -> tuple[Conversation, LogEntry]:
         conversation, entry = await self._store.reopen_conversation(conversation_id, change, now)
-        await self._emit(self._lifecycle(conversation, entry))
+        await self.emit(self._lifecycle(conversation, entry))
         return conversation, entry
 
     async def assign(self, conversation_id: str, agent_id: str, now: float, *args: Any, **kwargs: Any) -> AssignResult:
@@ -145,7 +147,7 @@ class EventedStore:
         if result.ok and result.conversation is not None:
             data = {"conversation": _conversation(result.conversation), "actor_role": "router", "actor_id": "",
                     "details": {}}
-            await self._emit([("conversation.assigned", result.conversation.site_key, conversation_id, data)])
+            await self.emit([("conversation.assigned", result.conversation.site_key, conversation_id, data)])
         return result
 
     async def append(self, conversation_id: str, *, kind: str, sender_role: str, sender_id: str, body: str,
@@ -161,14 +163,42 @@ class EventedStore:
                     self._remember(found)
             message = {"seq": result.seq, "ts": result.ts, "sender_role": sender_role, "sender_id": sender_id,
                        "body": body, "client_msg_id": client_msg_id}
-            await self._emit([("message.created", site, conversation_id, message)])
+            await self.emit([("message.created", site, conversation_id, message)])
         return result
 
-    async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
-        await self._store.put_record(kind, key, record)
-        if kind == "rating":
-            await self._emit([("rating.created", str(record.get("site_key", "")), key, dict(record))])
-        elif kind == "ticket":
-            new = record.get("updated_at") == record.get("created_at")
-            await self._emit([("ticket.created" if new else "ticket.updated", str(record.get("site_key", "")),
-                               str(record.get("conversation_id", "")), {"ticket": dict(record)})])
+    def watching(self, records: Records) -> Records:
+        """``records`` whose ratings and tickets also put their events in this store's outbox."""
+        if isinstance(records.ratings, _EventedRatings):  # another node's in the same process (tests)
+            return records
+        return dataclasses.replace(records, ratings=_EventedRatings(records.ratings, self),
+                                   tickets=_EventedTickets(records.tickets, self))
+
+
+class _EventedRatings:
+    def __init__(self, ratings: RatingStore, events: EventedStore) -> None:
+        self._ratings, self._events = ratings, events
+
+    async def put(self, rating: dict[str, Any]) -> None:
+        await self._ratings.put(rating)
+        await self._events.emit([("rating.created", str(rating.get("site_key", "")), str(rating["conversation_id"]),
+                                   dict(rating))])
+
+    async def get(self, conversation_id: str) -> dict[str, Any] | None:
+        return await self._ratings.get(conversation_id)
+
+
+class _EventedTickets:
+    def __init__(self, tickets: TicketStore, events: EventedStore) -> None:
+        self._tickets, self._events = tickets, events
+
+    async def put(self, ticket: dict[str, Any]) -> None:
+        await self._tickets.put(ticket)
+        new = ticket.get("updated_at") == ticket.get("created_at")
+        await self._events.emit([("ticket.created" if new else "ticket.updated", str(ticket.get("site_key", "")),
+                                   str(ticket.get("conversation_id", "")), {"ticket": dict(ticket)})])
+
+    async def get(self, ticket_id: str) -> dict[str, Any] | None:
+        return await self._tickets.get(ticket_id)
+
+    async def query(self, **filters: Any) -> list[dict[str, Any]]:
+        return await self._tickets.query(**filters)

@@ -17,6 +17,7 @@ from chatd.errors import ChatdError
 from chatd.hub import Hub
 from chatd.metrics import Metrics
 from chatd.model import AppendResult, Conversation, Site
+from chatd.records.base import Records
 from chatd.routing import Routing
 from chatd.session import Session
 from chatd.store.base import Store, conversation_channel
@@ -44,9 +45,10 @@ SKILL_REFRESH_SECONDS = 1.0  # an unknown one re-reads the groups at most this o
 
 
 class ChatService:
-    def __init__(self, store: Store, hub: Hub, router: Routing, clock: Callable[[], float], metrics: Metrics,
-                 bot: Bot | None = None) -> None:
+    def __init__(self, store: Store, records: Records, hub: Hub, router: Routing, clock: Callable[[], float],
+                 metrics: Metrics, bot: Bot | None = None) -> None:
         self.store = store
+        self.records = records
         self.hub = hub
         self.router = router
         self.clock = clock
@@ -221,7 +223,7 @@ class ChatService:
             return
         if skill not in known and 0 <= now - read_at < SKILL_REFRESH_SECONDS:
             raise ChatdError("unknown_skill", f"no skill group {skill!r}")
-        known = {r["name"] for r in await self.store.list_records("skill_group")}
+        known = {r["name"] for r in await self.records.skill_groups.list()}
         known |= {name for agent in await self.store.list_agents() for name in agent.skills}
         known |= {site.default_skill for site in await self.store.list_sites()}
         self._skills = (frozenset(known), now)
@@ -294,7 +296,7 @@ class ChatService:
         accepted = await self._apply(current, "accept", current_agent=agent_id, actor_role="agent",
                                      actor_id=agent_id, fields={"accepted_at": self.clock(), "offer_expires_at": 0.0},
                                      data={"agent_name": agent.name if agent else ""})
-        await self.store.delete_record("missed_offers", agent_id)  # misses count in a row
+        await self.store.set_missed_offers(agent_id, 0)  # misses count in a row
         return accepted
 
     async def decline(self, conversation_id: str, agent_id: str, reason: str = "declined") -> Conversation:
@@ -321,7 +323,7 @@ class ChatService:
         rating = {"conversation_id": conversation_id, "score": score, "comment": comment,
                   "agent_id": current.last_agent_id,
                   "skill": current.skill, "site_key": current.site_key, "at": self.clock()}
-        await self.store.put_record("rating", conversation_id, rating)
+        await self.records.ratings.put(rating)
         return rating
 
     async def close(self, conversation_id: str, role: str, actor_id: str, disposition: str = "") -> Conversation:

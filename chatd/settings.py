@@ -48,6 +48,11 @@ class Settings:
     demo: bool = _opt(False, "seed a demo site, agents and knowledge base into an empty store (trying chatd only)")
     secret: str = _opt("", f"signs tokens; at least {MIN_SECRET_LENGTH} characters, the same on every node "
                            "(required unless --demo, which makes one up per start)", secret=True)
+    database_url: str = _opt("", "the record store (archive, tickets, configuration): postgresql+asyncpg://... in "
+                                 "production; empty: SQLite in the data directory", secret=True)
+    data_dir: str = _opt("data", "where the embedded SQLite database lives")
+    live_retention: float = _opt(86_400.0, "seconds a closed conversation stays live in the engine "
+                                                   "after it is archived; then only the archive has it", low=0)
     node_id: str = _opt("", "names this process in presence records; random when empty")
     log_retention: int = _opt(10_000, "entries kept per conversation log", low=1)
     max_frame_bytes: int = _opt(64 * 1024, "larger frames get frame_too_large", low=1024)
@@ -81,6 +86,10 @@ class Settings:
     static_dir: str = _opt("", "override the bundled widget/console files (development)")
     root_files_dir: str = _opt("", "a directory whose .txt files are served at the root, e.g. the domain "
                                    "verification files of WeChat, Alipay or Douyin web-views")
+
+    def record_store_url(self) -> str:
+        """``database_url``, or the SQLite file in ``data_dir``."""
+        return self.database_url or f"sqlite+aiosqlite:///{Path(self.data_dir) / 'chatd.db'}"
 
     def public(self) -> dict[str, Any]:
         """Settings safe to print (no secrets)."""

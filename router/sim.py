@@ -49,6 +49,7 @@ from typing import Any
 
 from chatd.conversation import plan
 from chatd.model import Agent, Conversation
+from chatd.records import MEMORY_URL, open_records
 from chatd.store.memory import MemoryBroker, MemoryStore
 from router.erlang import ErlangCFigures, erlang_c_figures
 from router.model import ALGORITHMS, SkillGroup
@@ -309,10 +310,12 @@ async def _simulate(scenario: Scenario, seed: int, trace: list[tuple[float, str,
         await store.put_agent(Agent(agent_id=spec.agent_id, name=spec.agent_id, skills=dict(spec.skills),
                                     capacity=spec.capacity, status="online"))
         await store.touch_presence(spec.agent_id, "sim", math.inf)
+    records = open_records(MEMORY_URL)
     for traffic in scenario.traffic:
-        await store.put_record("skill_group", traffic.group.name, asdict(traffic.group))
+        await records.skill_groups.put(asdict(traffic.group))
     assignments = _Assignments()
-    worker = RoutingWorker(store, assignments, clock, grace_seconds=math.inf, node_id="sim")
+    worker = RoutingWorker(store, assignments, clock, skill_groups=records.skill_groups, schedules=records.schedules,
+                           grace_seconds=math.inf, node_id="sim")
 
     start, end = scenario.warmup_hours * 3600.0, scenario.hours * 3600.0
     threshold = scenario.sl_threshold_seconds
@@ -387,6 +390,7 @@ async def _simulate(scenario: Scenario, seed: int, trace: list[tuple[float, str,
         await store.transition(conversation_id, plan("assigned", "close", current_agent=agent_id,
                                                      actor_role="agent", actor_id=agent_id), now)
         await route(now)
+    await records.database.close()
 
     ci95 = None
     if all(batch_counts):

@@ -43,6 +43,7 @@ from typing import Any, Protocol
 from chatd import conversation as lifecycle
 from chatd.errors import ChatdError
 from chatd.model import Agent, Conversation
+from chatd.records.base import ScheduleStore, SkillGroupStore
 from chatd.routing import AgentLoad, Floor, QueueStats
 from chatd.store.base import Store, agent_channel, conversation_channel, supervisor_channel
 from router.config import check_schedule, check_skill_group, schedule_from_record, skill_group_from_record
@@ -100,9 +101,12 @@ class RoutingWorker:
     """Implements :class:`chatd.routing.Routing` on top of the pure policy."""
 
     def __init__(self, store: Store, publisher: Publisher, clock: Callable[[], float], *,
-                 grace_seconds: float = 60.0, sweep_seconds: float = 1.0, node_id: str = "",
+                 skill_groups: SkillGroupStore, schedules: ScheduleStore, grace_seconds: float = 60.0,
+                 sweep_seconds: float = 1.0, node_id: str = "",
                  on_assigned: Callable[[str, float], None] | None = None) -> None:
         self.store = store
+        self.skill_groups = skill_groups
+        self.schedules = schedules
         self.publisher = publisher
         self.clock = clock
         self.grace_seconds = grace_seconds
@@ -199,9 +203,9 @@ class RoutingWorker:
         profiles = {agent.agent_id: agent for agent in await self.store.list_agents()}
         runtime = await self.store.agent_runtime()
         connected = await self.store.connected_agents(now)
-        groups = {g.name: g for g in map(skill_group_from_record, await self.store.list_records("skill_group"))}
-        schedules = {r["owner"]: schedule_from_record(r) for r in await self.store.list_records("schedule")}
-        misses = {r["agent_id"]: int(r["count"]) for r in await self.store.list_records("missed_offers")}
+        groups = {g.name: g for g in map(skill_group_from_record, await self.skill_groups.list())}
+        schedules = {r["owner"]: schedule_from_record(r) for r in await self.schedules.list()}
+        misses = await self.store.missed_offers()
         snapshots = []
         loads: dict[str, int] = {}
         for agent_id, agent in profiles.items():
@@ -235,8 +239,7 @@ class RoutingWorker:
             if agent is None:
                 continue
             lapse = on_offer_timeout(self._request(conversation), agent, group)
-            await self.store.put_record("missed_offers", agent.agent_id,
-                                        {"agent_id": agent.agent_id, "count": lapse.missed_offers})
+            await self.store.set_missed_offers(agent.agent_id, lapse.missed_offers)
             released = dataclasses.replace(agent, active=max(0, agent.active - 1),
                                            missed_offers=lapse.missed_offers)
             if lapse.set_away:

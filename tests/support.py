@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from chatd.client import ChatClient
 
 REPO = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("CHATD_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+RECORDS_DIR = Path(tempfile.gettempdir()) / f"chatd-test-records-{os.getuid()}"
 
 __all__ = ["REDIS_URL", "REPO", "ChatdProcess", "delete_redis_prefix", "free_port", "login", "require_redis"]
 
@@ -62,9 +64,13 @@ class ChatdProcess:
     def __init__(self, engine: str = "memory", *, prefix: str = "", port: int = 0,
                  env: dict[str, str] | None = None, args: list[str] | None = None,
                  command: list[str] | None = None, secret: str = "test-secret-" + "0" * 32,
-                 cwd: Path = REPO) -> None:
+                 cwd: Path = REPO, database_url: str = "") -> None:
         self.engine = engine
         self.prefix = prefix or (f"chatdtest:{uuid.uuid4().hex[:12]}" if engine == "redis" else "")
+        # A memory node keeps its records in memory too; nodes on one Redis prefix share an SQLite file.
+        self.database_url = database_url or (
+            "sqlite+aiosqlite:///" + str(RECORDS_DIR / (re.sub(r"\W", "_", self.prefix) + ".db"))
+            if engine == "redis" else "sqlite+aiosqlite:///:memory:")
         self.port = port or free_port()
         self.extra_env = env or {}
         self.args = args or []
@@ -89,7 +95,8 @@ class ChatdProcess:
         env.update({"CHATD_PORT": str(self.port), "CHATD_HOST": "127.0.0.1", "CHATD_ENGINE": self.engine,
                     "CHATD_SECRET": self.secret, "CHATD_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1",
                     # test nodes start with the demo data and close at once on SIGTERM
-                    "CHATD_DEMO": "true", "CHATD_DRAIN_DELAY_SECONDS": "0"})
+                    "CHATD_DEMO": "true", "CHATD_DRAIN_DELAY_SECONDS": "0",
+                    "CHATD_DATABASE_URL": self.database_url})
         if self.engine == "redis":
             env.update({"CHATD_REDIS_URL": REDIS_URL, "CHATD_REDIS_PREFIX": self.prefix})
         env.update(self.extra_env)
@@ -163,6 +170,9 @@ class ChatdProcess:
         self._release()
         if self.engine == "redis":
             delete_redis_prefix(self.prefix)
+        if self.database_url.startswith("sqlite+aiosqlite:///" + str(RECORDS_DIR)):
+            for suffix in ("", "-wal", "-shm"):
+                Path(self.database_url.split(":///", 1)[1] + suffix).unlink(missing_ok=True)
 
     def __enter__(self) -> ChatdProcess:
         return self.start()

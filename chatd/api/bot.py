@@ -16,11 +16,6 @@ from starlette.responses import Response
 from chatd.api.common import Caller, caller, context, json, read_json, require_role, require_scope
 from chatd.api.conversations import readable_conversation
 from chatd.bot.config import (
-    KB_ENTRY,
-    OVERFLOW_RULE,
-    QUICK_REPLY,
-    SETTINGS,
-    TICKET,
     BotSettings,
     ConfigError,
     quick_reply_from_record,
@@ -38,7 +33,7 @@ from chatd.bot.kb import (
     validate_entries,
 )
 from chatd.bot.quick_replies import QuickReplyBook, render
-from chatd.bot.runtime import bump_kb_version
+from chatd.bot.runtime import new_kb_version
 from chatd.bot.tickets import (
     TicketError,
     close_or_reopen,
@@ -97,7 +92,7 @@ async def leave_message(request: Request) -> Response:
         raise ChatdError("bad_request", str(exc)) from None
     if not ctx.leave_messages.allow(request.client.host if request.client else "", ctx.clock()):
         raise ChatdError("rate_limited", "too many messages from this address; try again in a minute")
-    await ctx.store.put_record(TICKET, ticket["ticket_id"], ticket)
+    await ctx.records.tickets.put(ticket)
     return json({"ticket": _public_ticket(ticket)}, 201)
 
 
@@ -142,7 +137,7 @@ async def create_ticket(request: Request) -> Response:
               "contact": contact, "message": message.strip(), "status": "open", "created_at": now,
               "created_by": _actor_id(who), "source": "conversation", "locale": "", "page_url": "",
               "attributes": {}, "updated_at": now, "closed_by": "", "skill": conversation.skill}
-    await ctx.store.put_record(TICKET, ticket["ticket_id"], ticket)
+    await ctx.records.tickets.put(ticket)
     return json({"ticket": _public_ticket(ticket)}, 201)
 
 
@@ -155,13 +150,12 @@ async def list_tickets(request: Request) -> Response:
                 ("conversation_id", "conversation_id")) if request.query_params.get(param)}
     if filters.get("status") not in (None, "open", "closed"):
         raise ChatdError("bad_request", "status must be open or closed")
-    tickets = [t for t in await ctx.store.list_records(TICKET) if all(t.get(k) == v for k, v in filters.items())]
-    tickets.sort(key=lambda t: (t.get("created_at", 0), t["ticket_id"]), reverse=True)
-    return json({"tickets": [_public_ticket(t) for t in tickets[:_limit(request)]]})
+    tickets = await ctx.records.tickets.query(**filters, limit=_limit(request))
+    return json({"tickets": [_public_ticket(t) for t in tickets]})
 
 
 async def _ticket(request: Request) -> dict[str, Any]:
-    ticket = await context(request).store.get_record(TICKET, request.path_params["ticket_id"])
+    ticket = await context(request).records.tickets.get(request.path_params["ticket_id"])
     if ticket is None:
         raise ChatdError("not_found", "no such ticket")
     return ticket
@@ -180,7 +174,7 @@ async def update_ticket(request: Request) -> Response:
         updated = close_or_reopen(await _ticket(request), body, _actor_id(who), ctx.clock())
     except TicketError as exc:
         raise ChatdError("bad_request", str(exc)) from None
-    await ctx.store.put_record(TICKET, updated["ticket_id"], updated)
+    await ctx.records.tickets.put(updated)
     return json({"ticket": _public_ticket(updated)})
 
 
@@ -194,7 +188,7 @@ def _may_edit(who: Caller, reply: dict[str, Any]) -> bool:
 
 
 async def _visible_replies(ctx: Any, agent_id: str) -> list[dict[str, Any]]:
-    return [r for r in await ctx.store.list_records(QUICK_REPLY) if r.get("owner") in ("team", agent_id)]
+    return await ctx.records.quick_replies.list(("team", agent_id))
 
 
 async def list_quick_replies(request: Request) -> Response:
@@ -235,19 +229,19 @@ async def create_quick_reply(request: Request) -> Response:
         raise ChatdError("bad_request", str(exc)) from None
     record.pop("scope", None)
     await _check_unique(ctx, record)
-    await ctx.store.put_record(QUICK_REPLY, record["id"], record)
+    await ctx.records.quick_replies.put(record)
     return json(record, 201)
 
 
 async def _check_unique(ctx: Any, record: dict[str, Any]) -> None:
-    for other in await ctx.store.list_records(QUICK_REPLY):
+    for other in await ctx.records.quick_replies.list((record["owner"],)):
         if (other["id"] != record["id"] and other.get("owner") == record["owner"]
                 and other["shortcut"].lower() == record["shortcut"].lower()):
             raise ChatdError("conflict", f"the shortcut {record['shortcut']} is taken ({other['id']})")
 
 
 async def _quick_reply(request: Request, who: Caller) -> dict[str, Any]:
-    record = await context(request).store.get_record(QUICK_REPLY, request.path_params["reply_id"])
+    record = await context(request).records.quick_replies.get(request.path_params["reply_id"])
     # Another agent's personal reply is answered as missing: its existence is private too.
     if record is None or record.get("owner") not in ("team", who.subject):
         raise ChatdError("not_found", "no such quick reply")
@@ -270,7 +264,7 @@ async def update_quick_reply(request: Request) -> Response:
     except ConfigError as exc:
         raise ChatdError("bad_request", str(exc)) from None
     await _check_unique(ctx, record)
-    await ctx.store.put_record(QUICK_REPLY, record["id"], record)
+    await ctx.records.quick_replies.put(record)
     return json(record)
 
 
@@ -279,7 +273,7 @@ async def delete_quick_reply(request: Request) -> Response:
     current = await _quick_reply(request, who)
     if not _may_edit(who, current):
         raise ChatdError("forbidden", "team quick replies need the role supervisor or admin")
-    await context(request).store.delete_record(QUICK_REPLY, current["id"])
+    await context(request).records.quick_replies.delete(current["id"])
     return json({"deleted": current["id"]})
 
 
@@ -320,7 +314,7 @@ async def list_entries(request: Request) -> Response:
     """Entries ordered by id; ``category`` and ``locale`` filter."""
     await require_role(request)
     ctx = context(request)
-    records = await ctx.store.list_records(KB_ENTRY)
+    records = await ctx.records.knowledge_base.list()
     for name in ("category", "locale"):
         if request.query_params.get(name):
             records = [r for r in records if r.get(name) == request.query_params[name]]
@@ -329,7 +323,7 @@ async def list_entries(request: Request) -> Response:
 
 async def get_entry(request: Request) -> Response:
     await require_role(request)
-    record = await context(request).store.get_record(KB_ENTRY, request.path_params["entry_id"])
+    record = await context(request).records.knowledge_base.get(request.path_params["entry_id"])
     if record is None:
         raise ChatdError("not_found", "no such knowledge-base entry")
     return json(record)
@@ -343,7 +337,7 @@ async def _save_entry(ctx: Any, raw: dict[str, Any], *, creating: bool) -> dict[
         raise ChatdError("bad_request", str(exc)) from None
     if not _ENTRY_ID.match(entry.id):
         raise ChatdError("bad_request", "id must be letters, digits, '.', '_' or '-' (at most 64)")
-    if creating and await ctx.store.get_record(KB_ENTRY, entry.id) is not None:
+    if creating and await ctx.records.knowledge_base.get(entry.id) is not None:
         raise ChatdError("conflict", f"an entry with id {entry.id!r} exists")
     others = [e for e in await _entries(ctx) if e.id != entry.id]
     try:
@@ -351,8 +345,7 @@ async def _save_entry(ctx: Any, raw: dict[str, Any], *, creating: bool) -> dict[
     except KnowledgeBaseError as exc:
         raise ChatdError("bad_request", str(exc)) from None
     record = entry_to_dict(entry)
-    await ctx.store.put_record(KB_ENTRY, entry.id, record)
-    await bump_kb_version(ctx.store)
+    await ctx.records.knowledge_base.put(record, new_kb_version())
     return record
 
 
@@ -369,7 +362,7 @@ async def update_entry(request: Request) -> Response:
     await require_role(request, "admin")
     ctx = context(request)
     entry_id = request.path_params["entry_id"]
-    current = await ctx.store.get_record(KB_ENTRY, entry_id)
+    current = await ctx.records.knowledge_base.get(entry_id)
     if current is None:
         raise ChatdError("not_found", "no such knowledge-base entry")
     body = await read_json(request)
@@ -382,13 +375,12 @@ async def delete_entry(request: Request) -> Response:
     await require_role(request, "admin")
     ctx = context(request)
     entry_id = request.path_params["entry_id"]
-    if await ctx.store.get_record(KB_ENTRY, entry_id) is None:
+    if await ctx.records.knowledge_base.get(entry_id) is None:
         raise ChatdError("not_found", "no such knowledge-base entry")
     users = [e.id for e in await _entries(ctx) if entry_id in e.related]
     if users:
         raise ChatdError("conflict", f"entries {', '.join(users)} list it as related; edit them first")
-    await ctx.store.delete_record(KB_ENTRY, entry_id)
-    await bump_kb_version(ctx.store)
+    await ctx.records.knowledge_base.delete(entry_id, new_kb_version())
     return json({"deleted": entry_id})
 
 
@@ -452,8 +444,8 @@ async def import_entries(request: Request) -> Response:
         raise ChatdError("bad_request", str(exc)) from None
     removed = [e.id for e in current if e.id not in new_ids] if mode == "replace" else []
     # One atomic write: a failed import leaves the knowledge base as it was.
-    await ctx.store.put_records(KB_ENTRY, {entry.id: entry_to_dict(entry) for entry in imported}, delete=removed)
-    version = await bump_kb_version(ctx.store)
+    version = new_kb_version()
+    await ctx.records.knowledge_base.replace({entry.id: entry_to_dict(entry) for entry in imported}, removed, version)
     return json({"imported": len(imported), "removed": len(removed), "total": len(kept) + len(imported),
                  "version": version})
 
@@ -482,14 +474,14 @@ _SKILL = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 
 async def list_overflow_rules(request: Request) -> Response:
     await require_role(request)
-    return json({"overflow_rules": await context(request).store.list_records(OVERFLOW_RULE)})
+    return json({"overflow_rules": await context(request).records.overflow_rules.list()})
 
 
 async def get_overflow_rule(request: Request) -> Response:
     await require_role(request)
     ctx = context(request)
     skill = request.path_params["skill_group"]
-    record = await ctx.store.get_record(OVERFLOW_RULE, skill)
+    record = await ctx.records.overflow_rules.get(skill)
     if record is None:
         raise ChatdError("not_found", "no overflow rule for this skill group")
     decided = await ctx.service.bot.decide_overflow(skill)
@@ -510,13 +502,13 @@ async def put_overflow_rule(request: Request) -> Response:
         record = validate_overflow_rule(skill, await read_json(request))
     except ConfigError as exc:
         raise ChatdError("bad_request", str(exc)) from None
-    await context(request).store.put_record(OVERFLOW_RULE, skill, record)
+    await context(request).records.overflow_rules.put(record)
     return json(record)
 
 
 async def delete_overflow_rule(request: Request) -> Response:
     await require_role(request, "admin")
-    if not await context(request).store.delete_record(OVERFLOW_RULE, request.path_params["skill_group"]):
+    if not await context(request).records.overflow_rules.delete(request.path_params["skill_group"]):
         raise ChatdError("not_found", "no overflow rule for this skill group")
     return json({"deleted": request.path_params["skill_group"]})
 
@@ -531,7 +523,7 @@ async def _site_key(request: Request) -> str:
 async def get_bot_settings(request: Request) -> Response:
     await require_role(request, "supervisor", "admin")
     site_key = await _site_key(request)
-    return json(BotSettings.from_record(site_key, await context(request).store.get_record(SETTINGS, site_key))
+    return json(BotSettings.from_record(site_key, await context(request).records.bot_settings.get(site_key))
                 .public())
 
 
@@ -540,14 +532,14 @@ async def put_bot_settings(request: Request) -> Response:
     await require_role(request, "admin")
     ctx = context(request)
     site_key = await _site_key(request)
-    current = BotSettings.from_record(site_key, await ctx.store.get_record(SETTINGS, site_key))
+    current = BotSettings.from_record(site_key, await ctx.records.bot_settings.get(site_key))
     try:
         updated = current.updated(await read_json(request))
     except ConfigError as exc:
         raise ChatdError("bad_request", str(exc)) from None
     if updated.webhook_url and not updated.webhook_secret:
         raise ChatdError("bad_request", "a webhook_url needs a webhook_secret of 16 to 200 characters")
-    await ctx.store.put_record(SETTINGS, site_key, updated.to_record())
+    await ctx.records.bot_settings.put(site_key, updated.to_record())
     return json(updated.public())
 
 
@@ -565,7 +557,7 @@ async def external_bot_message(request: Request) -> Response:
     if conversation is None:
         raise ChatdError("not_found", "no such conversation")
     settings = BotSettings.from_record(conversation.site_key,
-                                       await ctx.store.get_record(SETTINGS, conversation.site_key))
+                                       await ctx.records.bot_settings.get(conversation.site_key))
     try:
         verify(settings.webhook_secret, request.headers.get(TIMESTAMP_HEADER),
                request.headers.get(SIGNATURE_HEADER), raw, ctx.clock())

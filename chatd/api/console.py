@@ -80,7 +80,7 @@ async def floor(request: Request) -> Response:
             "skill": conversation.skill, "visitor_name": conversation.visitor_name,
             "since": conversation.assigned_at or conversation.created_at})
     skills = set(await ctx.store.queued_skills())
-    skills |= {r["name"] for r in await ctx.store.list_records("skill_group")}
+    skills |= {r["name"] for r in await ctx.records.skill_groups.list()}
     for agent in profiles.values():
         skills |= set(agent.skills)
     floor_now = await ctx.router.floor(sorted(skills))
@@ -221,7 +221,7 @@ async def transfer_targets(request: Request) -> Response:
     agents = await ctx.store.list_agents()
     runtime = await ctx.store.agent_runtime()
     connected = await ctx.store.connected_agents(now)
-    groups = {r["name"] for r in await ctx.store.list_records("skill_group")}
+    groups = {r["name"] for r in await ctx.records.skill_groups.list()}
     for agent in agents:
         groups |= set(agent.skills)
     return json({"agents": [{"agent_id": a.agent_id, "name": a.name, "skills": a.skills, "capacity": a.capacity,

@@ -77,7 +77,7 @@ async def list_conversations(request: Request) -> Response:
 async def get_conversation(request: Request) -> Response:
     _, conversation = await _readable(request)
     body = conversation.to_dict()
-    body["rating"] = await context(request).store.get_record("rating", conversation.conversation_id)
+    body["rating"] = await context(request).records.ratings.get(conversation.conversation_id)
     return json(body)
 
 

@@ -15,13 +15,13 @@ __all__ = ["routing_routes"]
 
 async def list_groups(request: Request) -> Response:
     await require_role(request)
-    return json({"skill_groups": await context(request).store.list_records("skill_group")})
+    return json({"skill_groups": await context(request).records.skill_groups.list()})
 
 
 async def get_group(request: Request) -> Response:
     await require_role(request)
     name = request.path_params["name"]
-    record = await context(request).store.get_record("skill_group", name)
+    record = await context(request).records.skill_groups.get(name)
     if record is None:
         raise ChatdError("not_found", "no such skill group (unconfigured groups use skills+load and auto-accept)")
     return json(record)
@@ -32,7 +32,7 @@ async def put_group(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["name"]
     record = ctx.router.check_skill_group(name, await read_json(request))
-    await ctx.store.put_record("skill_group", name, record)
+    await ctx.records.skill_groups.put(record)
     ctx.service.skills_changed()
     return json(record)
 
@@ -40,7 +40,7 @@ async def put_group(request: Request) -> Response:
 async def delete_group(request: Request) -> Response:
     await require_role(request, "admin")
     ctx = context(request)
-    if not await ctx.store.delete_record("skill_group", request.path_params["name"]):
+    if not await ctx.records.skill_groups.delete(request.path_params["name"]):
         raise ChatdError("not_found", "no such skill group")
     ctx.service.skills_changed()
     return json({"deleted": request.path_params["name"]})
@@ -48,7 +48,7 @@ async def delete_group(request: Request) -> Response:
 
 async def list_schedules(request: Request) -> Response:
     await require_role(request, "supervisor", "admin")
-    return json({"schedules": await context(request).store.list_records("schedule")})
+    return json({"schedules": await context(request).records.schedules.list()})
 
 
 async def put_schedule(request: Request) -> Response:
@@ -59,13 +59,13 @@ async def put_schedule(request: Request) -> Response:
     body = await read_json(request)
     record = {"owner": owner, "timezone": body.get("timezone"), "hours": body.get("hours")}
     ctx.router.check_schedule(record)
-    await ctx.store.put_record("schedule", owner, record)
+    await ctx.records.schedules.put(record)
     return json(record)
 
 
 async def delete_schedule(request: Request) -> Response:
     await require_role(request, "admin")
-    if not await context(request).store.delete_record("schedule", request.path_params["owner"]):
+    if not await context(request).records.schedules.delete(request.path_params["owner"]):
         raise ChatdError("not_found", "no such schedule")
     return json({"deleted": request.path_params["owner"]})
 
@@ -74,8 +74,7 @@ async def queue_stats(request: Request) -> Response:
     """Each queued skill group's length and predicted wait, as the router sees it now."""
     await require_role(request)
     ctx = context(request)
-    skills = sorted(set(await ctx.store.queued_skills()) | {r["name"] for r in
-                                                             await ctx.store.list_records("skill_group")})
+    skills = sorted(set(await ctx.store.queued_skills()) | {r["name"] for r in await ctx.records.skill_groups.list()})
     floor = await ctx.router.floor(skills)
     return json({"queues": [floor.queues[s].to_dict() for s in skills]})
 

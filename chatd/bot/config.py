@@ -1,6 +1,7 @@
-"""The bot's configuration records: what each record kind holds and how it is validated.
+"""The bot's configuration records: what each one holds and how it is validated.
 
-Every record the bot keeps in the store is listed in :data:`RECORD_KINDS` with its key.
+Each is kept in its own store of :mod:`chatd.records` (bot settings, quick
+replies, overflow rules; the knowledge base in :mod:`chatd.bot.kb`'s shape).
 Validation raises :class:`ConfigError` naming the bad field; the HTTP API turns it into
 ``400 bad_request`` and the runtime never sees an invalid record.
 """
@@ -19,14 +20,6 @@ from chatd.bot.quick_replies import QuickReply
 
 __all__ = [
     "FALLBACKS",
-    "KB_ENTRY",
-    "KB_META",
-    "OVERFLOW_RULE",
-    "QUICK_REPLY",
-    "RECORD_KINDS",
-    "SETTINGS",
-    "STATE",
-    "TICKET",
     "BotSettings",
     "ConfigError",
     "overflow_rule_from_record",
@@ -35,15 +28,6 @@ __all__ = [
     "validate_quick_reply",
 ]
 
-# Record kinds (store.put_record) and their keys.
-KB_ENTRY = "kb_entry"  # key: entry id; the entry's JSON shape (chatd.bot.kb.entry_to_dict)
-KB_META = "kb_meta"  # key: "version"; {"version": str} changes on every knowledge-base edit
-QUICK_REPLY = "quick_reply"  # key: reply id; {id, shortcut, title, text, category, owner}
-SETTINGS = "bot_settings"  # key: site key; BotSettings.to_record()
-OVERFLOW_RULE = "overflow_rule"  # key: skill group; {skill_group, max_queue, max_wait_seconds, peak, business_hours}
-STATE = "bot_state"  # key: conversation id; the bot's memory of one conversation
-TICKET = "ticket"  # key: ticket id; {ticket_id, category, contact, message, site_key, visitor_id, status, ...}
-RECORD_KINDS = (KB_ENTRY, KB_META, QUICK_REPLY, SETTINGS, OVERFLOW_RULE, STATE, TICKET)
 
 FALLBACKS = ("builtin", "human")
 _LOCALES = ("zh-CN", "en")

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from chatd.bot.base import BotStart
-from chatd.bot.config import KB_ENTRY, KB_META, OVERFLOW_RULE, SETTINGS, STATE, BotSettings, overflow_rule_from_record
+from chatd.bot.config import BotSettings, overflow_rule_from_record
 from chatd.bot.dialogue import BotDialogue, BotState, BotTurn, Button, HandoffContext
 from chatd.bot.kb import FaqEntry, entry_from_dict
 from chatd.bot.overflow import OverflowDecision, QueueSnapshot, decide
@@ -43,10 +43,11 @@ from chatd.bot.suggest import Suggester
 from chatd.bot.webhook import ExternalReply, WebhookClient
 from chatd.errors import ChatdError
 from chatd.model import Conversation, Site
+from chatd.records.base import KnowledgeBaseStore, Records
 from chatd.routing import Routing
 from chatd.store.base import Store
 
-__all__ = ["BotRuntime", "KnowledgeCache", "bump_kb_version", "seed_bot_demo"]
+__all__ = ["BotRuntime", "KnowledgeCache", "new_kb_version", "seed_bot_demo"]
 
 log = logging.getLogger("chatd.bot")
 
@@ -78,26 +79,24 @@ def _texts(locale: str) -> dict[str, str]:
     return _TEXTS["en" if locale == "en" else "zh-CN"]
 
 
-async def bump_kb_version(store: Store) -> str:
-    """Mark the knowledge base changed: every node rebuilds its index on next use."""
-    version = secrets.token_hex(8)
-    await store.put_record(KB_META, "version", {"version": version})
-    return version
+def new_kb_version() -> str:
+    """A fresh knowledge-base version: stored with a change, it makes every
+    node rebuild its index on next use."""
+    return secrets.token_hex(8)
 
 
 class KnowledgeCache:
     """The search index of the stored knowledge base, rebuilt when its version changes."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, knowledge_base: KnowledgeBaseStore) -> None:
+        self._store = knowledge_base
         self._version: str | None = None
         self._kb = KnowledgeBase([])
         self._suggester = Suggester([])
         self._lock = asyncio.Lock()
 
     async def current(self) -> tuple[KnowledgeBase, Suggester]:
-        meta = await self._store.get_record(KB_META, "version")
-        version = str(meta["version"]) if meta else ""
+        version = await self._store.version()
         if version != self._version:
             async with self._lock:
                 if version != self._version:
@@ -109,7 +108,7 @@ class KnowledgeCache:
 
     async def entries(self) -> list[FaqEntry]:
         found = []
-        for record in await self._store.list_records(KB_ENTRY):
+        for record in await self._store.list():
             try:
                 found.append(entry_from_dict(record, where=f"entry {record.get('id')!r}"))
             except ValueError:
@@ -140,12 +139,13 @@ class BotRuntime:
     """Implements :class:`chatd.bot.base.Bot`. Call :meth:`attach` with the chat
     service before use (the service and the bot refer to each other)."""
 
-    def __init__(self, store: Store, router: Routing, clock: Callable[[], float], *,
+    def __init__(self, store: Store, records: Records, router: Routing, clock: Callable[[], float], *,
                  webhook_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.store = store
+        self.records = records
         self.router = router
         self.clock = clock
-        self.knowledge = KnowledgeCache(store)
+        self.knowledge = KnowledgeCache(records.knowledge_base)
         self.webhook = WebhookClient(clock, webhook_transport)
         self.service: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -186,14 +186,14 @@ class BotRuntime:
 
     # --- records -----------------------------------------------------------------------
     async def site_settings(self, site_key: str) -> BotSettings:
-        return BotSettings.from_record(site_key, await self.store.get_record(SETTINGS, site_key))
+        return BotSettings.from_record(site_key, await self.records.bot_settings.get(site_key))
 
     async def _state(self, conversation_id: str) -> dict[str, Any] | None:
-        return await self.store.get_record(STATE, conversation_id)
+        return await self.store.bot_state(conversation_id)
 
     async def _save(self, conversation_id: str, record: dict[str, Any]) -> None:
         record["updated_at"] = self.clock()
-        await self.store.put_record(STATE, conversation_id, record)
+        await self.store.put_bot_state(conversation_id, record)
 
     # --- starting a conversation ----------------------------------------------------------
     async def queue_snapshot(self, skill: str) -> tuple[QueueSnapshot, dict[str, Any]]:
@@ -210,7 +210,7 @@ class BotRuntime:
 
     async def decide_overflow(self, skill: str) -> tuple[OverflowDecision, dict[str, Any]] | None:
         """The overflow rule's decision for ``skill`` now, or None without a rule."""
-        record = await self.store.get_record(OVERFLOW_RULE, skill)
+        record = await self.records.overflow_rules.get(skill)
         if record is None:
             return None
         snapshot, stats = await self.queue_snapshot(skill)
@@ -289,7 +289,7 @@ class BotRuntime:
         lock = self._locks.setdefault(conversation_id, asyncio.Lock())
         try:
             async with lock:
-                await self.store.delete_record(STATE, conversation_id)
+                await self.store.drop_bot_state(conversation_id)
         finally:
             if not lock.locked() and self._locks.get(conversation_id) is lock:
                 del self._locks[conversation_id]
@@ -512,28 +512,26 @@ DEMO_SKILLS = {"logistics": "logistics", "orders": "after_sales", "returns": "af
                "service": "general"}
 
 
-async def seed_bot_demo(store: Store, sites: list[str], bot_first_site: str) -> None:
+async def seed_bot_demo(records: Records, sites: list[str], bot_first_site: str) -> None:
     """The demo's knowledge base, team quick replies, bot settings per site and an
     overflow rule for after-sales (queue over 5, wait over 5 minutes, evening and
     shopping-festival peaks). ``bot_first_site`` answers every new chat with the bot."""
     from chatd.bot import DATA_DIR
-    from chatd.bot.config import OVERFLOW_RULE, QUICK_REPLY, validate_overflow_rule
+    from chatd.bot.config import validate_overflow_rule
     from chatd.bot.kb import entry_to_dict, load_entries
     from chatd.bot.quick_replies import quick_replies_from_json
 
-    for entry in load_entries(DATA_DIR / "kb_demo.json"):
-        await store.put_record(KB_ENTRY, entry.id, entry_to_dict(entry))
-    await bump_kb_version(store)
+    entries = {entry.id: entry_to_dict(entry) for entry in load_entries(DATA_DIR / "kb_demo.json")}
+    await records.knowledge_base.replace(entries, (), new_kb_version())
     text = (DATA_DIR / "quick_replies_demo.json").read_text(encoding="utf-8")
     for reply in quick_replies_from_json(text):
         if reply.owner is None:
-            await store.put_record(QUICK_REPLY, reply.id, {"id": reply.id, "shortcut": reply.shortcut,
-                                                           "title": reply.title, "text": reply.text,
-                                                           "category": reply.category, "owner": "team"})
+            await records.quick_replies.put({"id": reply.id, "shortcut": reply.shortcut, "title": reply.title,
+                                             "text": reply.text, "category": reply.category, "owner": "team"})
     for site_key in sites:
         settings = BotSettings(site_key, bot_first=site_key == bot_first_site, skill_by_category=DEMO_SKILLS)
-        await store.put_record(SETTINGS, site_key, settings.to_record())
+        await records.bot_settings.put(site_key, settings.to_record())
     rule = validate_overflow_rule("after_sales", {
         "max_queue": 5, "max_wait_seconds": 300,
         "peak": {"timezone": "Asia/Shanghai", "daily": ["20:00-22:00"], "dates": ["06-18", "11-11"]}})
-    await store.put_record(OVERFLOW_RULE, "after_sales", rule)
+    await records.overflow_rules.put(rule)

@@ -1,7 +1,7 @@
 """Tickets (工单) and the leave-a-message form (留言): validation and record shape. Pure.
 
 A ticket is what chat could not solve: a visitor's offline message, or a conversation
-an agent escalates. It is stored as ``store.put_record("ticket", ticket_id, record)``
+an agent escalates. It is kept in the record store's tickets (:class:`chatd.records.base.TicketStore`)
 with these fields:
 
 ``ticket_id, site_key, visitor_id, conversation_id, category, contact {name, phone,

@@ -21,7 +21,7 @@ channels it subscribed to.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -331,21 +331,19 @@ class Store(Protocol):
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation's routing explanations, oldest first."""
 
-    # --- configuration records and samples --------------------------------------
-    async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
-        """Create or replace one configuration record (skill group, shift
-        schedule, knowledge-base entry, quick reply, ticket ...) of ``kind``."""
+    # --- live bot memory, missed offers, samples ---------------------------------------
+    async def bot_state(self, conversation_id: str) -> dict[str, Any] | None:
+        """The bot's memory of a conversation in progress (None: none)."""
 
-    async def put_records(self, kind: str, records: Mapping[str, dict[str, Any]], delete: Iterable[str] = ()) -> None:
-        """Create or replace several records of ``kind`` and delete others
-        (``delete``), all in one atomic step (an import, a replacement)."""
+    async def put_bot_state(self, conversation_id: str, state: dict[str, Any]) -> None: ...
 
-    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None: ...
+    async def drop_bot_state(self, conversation_id: str) -> None: ...
 
-    async def list_records(self, kind: str) -> list[dict[str, Any]]:
-        """All records of ``kind``, ordered by key."""
+    async def missed_offers(self) -> dict[str, int]:
+        """Per agent, the offers they let lapse in a row (agents with none left out)."""
 
-    async def delete_record(self, kind: str, key: str) -> bool: ...
+    async def set_missed_offers(self, agent_id: str, count: int) -> None:
+        """Set the agent's count (0 clears it)."""
 
     async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:
         """Append a numeric sample (e.g. a handle time), keeping the newest ``keep``."""

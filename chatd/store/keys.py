@@ -101,8 +101,17 @@ class Keys:
         return f"{self.rt}unlogged"
 
     def records(self, kind: str) -> str:
-        """HASH key -> msgpack record of one kind of configuration (skill groups, schedules, ...)."""
+        """HASH key -> msgpack record: where releases before the record store kept
+        configuration (skill groups, schedules, ...); read once by ``chatd db upgrade``."""
         return f"{self.rt}records:{kind}"
+
+    def bot_state(self, conversation_id: str) -> str:
+        """STRING msgpack: the bot's memory of one conversation."""
+        return self._conv(conversation_id, "bot")
+
+    def missed_offers(self) -> str:
+        """HASH agent id -> offers the agent let lapse in a row."""
+        return f"{self.rt}missed_offers"
 
     def samples(self, kind: str, key: str) -> str:
         """LIST of recent numeric samples (e.g. handle times per skill), capped."""

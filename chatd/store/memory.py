@@ -16,7 +16,7 @@ import copy
 import itertools
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -137,7 +137,8 @@ class MemoryStore:
         self._lease = ("", 0.0)  # (node holding the routing lease, until)
         self._presence: dict[tuple[str, str], float] = {}  # (agent, node) -> expires at
         self._routing: dict[str, list[bytes]] = {}  # msgpack, as the Redis engine keeps them
-        self._records: dict[str, dict[str, dict[str, Any]]] = {}
+        self._bot_states: dict[str, dict[str, Any]] = {}
+        self._missed_offers: dict[str, int] = {}
         self._tick = 0  # numbers routing changes in order
         self._samples: dict[tuple[str, str], list[float]] = {}
 
@@ -532,25 +533,24 @@ class MemoryStore:
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         return [msgpack.unpackb(raw, raw=False, strict_map_key=False) for raw in self._routing.get(conversation_id, [])]
 
-    # --- configuration records and samples ---------------------------------------
-    async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
-        self._records.setdefault(check_kind(kind), {})[key] = copy.deepcopy(record)
+    # --- live bot memory, missed offers, samples --------------------------------------
+    async def bot_state(self, conversation_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self._bot_states.get(conversation_id))
 
-    async def put_records(self, kind: str, records: Mapping[str, dict[str, Any]], delete: Iterable[str] = ()) -> None:
-        kept = self._records.setdefault(check_kind(kind), {})
-        kept.update({key: copy.deepcopy(record) for key, record in records.items()})
-        for key in delete:
-            kept.pop(key, None)
+    async def put_bot_state(self, conversation_id: str, state: dict[str, Any]) -> None:
+        self._bot_states[conversation_id] = copy.deepcopy(state)
 
-    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
-        return copy.deepcopy(self._records.get(check_kind(kind), {}).get(key))
+    async def drop_bot_state(self, conversation_id: str) -> None:
+        self._bot_states.pop(conversation_id, None)
 
-    async def list_records(self, kind: str) -> list[dict[str, Any]]:
-        found = self._records.get(check_kind(kind), {})
-        return [copy.deepcopy(found[name]) for name in sorted(found)]
+    async def missed_offers(self) -> dict[str, int]:
+        return dict(self._missed_offers)
 
-    async def delete_record(self, kind: str, key: str) -> bool:
-        return self._records.get(check_kind(kind), {}).pop(key, None) is not None
+    async def set_missed_offers(self, agent_id: str, count: int) -> None:
+        if count:
+            self._missed_offers[agent_id] = int(count)
+        else:
+            self._missed_offers.pop(agent_id, None)
 
     async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:
         values = self._samples.setdefault((check_kind(kind), key), [])

@@ -47,7 +47,7 @@ import functools
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
@@ -821,36 +821,47 @@ class RedisStore:
     async def routing_records(self, conversation_id: str) -> list[dict[str, Any]]:
         return [_unpack(raw) for raw in await self._redis.lrange(self._keys.routing_records(conversation_id), 0, -1)]
 
-    # --- configuration records and samples ---------------------------------------
+    # --- live bot memory, missed offers, samples --------------------------------------
     @_retried
-    async def put_record(self, kind: str, key: str, record: dict[str, Any]) -> None:
-        await self._redis.hset(self._keys.records(check_kind(kind)), key, _pack(record))
-
-    @_retried
-    async def put_records(self, kind: str, records: Mapping[str, dict[str, Any]], delete: Iterable[str] = ()) -> None:
-        key, delete = self._keys.records(check_kind(kind)), list(delete)
-        if not records and not delete:
-            return
-        async with self._redis.pipeline(transaction=True) as pipe:  # one key: MULTI/EXEC is atomic
-            if records:
-                pipe.hset(key, mapping={name: _pack(record) for name, record in records.items()})
-            if delete:
-                pipe.hdel(key, *delete)
-            await pipe.execute()
-
-    @_retried
-    async def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
-        raw = await self._redis.hget(self._keys.records(check_kind(kind)), key)
+    async def bot_state(self, conversation_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._keys.bot_state(conversation_id))
         return None if raw is None else _unpack(raw)
 
     @_retried
-    async def list_records(self, kind: str) -> list[dict[str, Any]]:
-        found = await self._redis.hgetall(self._keys.records(check_kind(kind)))
-        return [_unpack(found[name]) for name in sorted(found)]
+    async def put_bot_state(self, conversation_id: str, state: dict[str, Any]) -> None:
+        await self._redis.set(self._keys.bot_state(conversation_id), _pack(state))
 
     @_retried
-    async def delete_record(self, kind: str, key: str) -> bool:
-        return bool(await self._redis.hdel(self._keys.records(check_kind(kind)), key))
+    async def drop_bot_state(self, conversation_id: str) -> None:
+        await self._redis.delete(self._keys.bot_state(conversation_id))
+
+    @_retried
+    async def missed_offers(self) -> dict[str, int]:
+        found = await self._redis.hgetall(self._keys.missed_offers())
+        return {_text(agent): int(count) for agent, count in found.items()}
+
+    @_retried
+    async def set_missed_offers(self, agent_id: str, count: int) -> None:
+        if count:
+            await self._redis.hset(self._keys.missed_offers(), agent_id, str(int(count)))
+        else:
+            await self._redis.hdel(self._keys.missed_offers(), agent_id)
+
+    # --- what releases before the record store kept here (read once by `chatd db upgrade`) ----
+    @_retried
+    async def legacy_records(self, kinds: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """kind -> key -> record, for each of ``kinds`` that has any."""
+        found = {}
+        for kind in kinds:
+            raw = await self._redis.hgetall(self._keys.records(kind))
+            if raw:
+                found[kind] = {_text(key): _unpack(value) for key, value in raw.items()}
+        return found
+
+    @_retried
+    async def drop_legacy_records(self, kinds: Iterable[str]) -> None:
+        for kind in kinds:
+            await self._redis.delete(self._keys.records(kind))
 
     @_retried
     async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:

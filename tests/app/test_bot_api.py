@@ -17,17 +17,19 @@ from chatd.auth import hash_password
 from chatd.bot.kb import entries_from_csv
 from chatd.bot.runtime import seed_bot_demo
 from chatd.model import Agent, Site
+from chatd.records import MEMORY_URL
 from chatd.settings import load_settings
 from tests.app.support import PASSWORD, add_team, api_client, new_chat
 
 
 @pytest_asyncio.fixture
 async def app() -> AsyncIterator[Starlette]:
-    app = create_app(load_settings({}, demo=False, secret="s"))
+    app = create_app(load_settings({}, database_url=MEMORY_URL, demo=False, secret="s"))
     store = app.state.chatd.store
     await store.put_site(Site(site_key="demo", name="Demo Shop", allowed_origins=["https://shop.example"]))
     await add_team(store)
     yield app
+    await app.state.chatd.records.database.close()
 
 
 
@@ -168,17 +170,18 @@ SATURDAY_10 = datetime(2025, 6, 14, 10, 0, tzinfo=SHANGHAI)
 @pytest_asyncio.fixture
 async def timed() -> AsyncIterator[tuple[Starlette, Clock]]:
     clock = Clock(WEDNESDAY_10)
-    app = create_app(load_settings({}, demo=False, secret="s"), clock=clock)
+    app = create_app(load_settings({}, database_url=MEMORY_URL, demo=False, secret="s"), clock=clock)
     store = app.state.chatd.store
     await store.put_site(Site(site_key="demo", name="Demo Shop"))
     await store.put_site(Site(site_key="botty", name="Bot first shop"))
     for agent_id, role in (("ana", "agent"), ("sam", "supervisor"), ("root", "admin")):
         await store.put_agent(Agent(agent_id=agent_id, name=agent_id.title(), role=role,
                                     skills={"general": 3, "after_sales": 3}, password_hash=hash_password(PASSWORD)))
-    await seed_bot_demo(store, ["botty"], "botty")
-    await store.delete_record("overflow_rule", "after_sales")
+    await seed_bot_demo(app.state.chatd.records, ["botty"], "botty")
+    await app.state.chatd.records.overflow_rules.delete("after_sales")
     yield app, clock
     await app.state.chatd.service.bot.stop()
+    await app.state.chatd.records.database.close()
 
 
 async def _log(app: Starlette, conversation_id: str) -> list[dict[str, Any]]:
@@ -274,10 +277,10 @@ async def test_bot_first_answers_hands_off_with_context_and_goes_silent(timed: t
     after = await _log(app, cid)
     assert len(after) == before + 1 and after[-1]["sender_role"] == "visitor"  # the bot said nothing
     # Closing forgets the bot's state of the conversation.
-    assert await ctx.store.get_record("bot_state", cid) is not None
+    assert await ctx.store.bot_state(cid) is not None
     await ctx.service.close(cid, "agent", "ana")
     await ctx.service.bot.idle()
-    assert await ctx.store.get_record("bot_state", cid) is None
+    assert await ctx.store.bot_state(cid) is None
 
 
 async def test_unsure_bot_offers_a_human(timed: tuple[Starlette, Clock]) -> None:
@@ -294,7 +297,8 @@ async def test_unsure_bot_offers_a_human(timed: tuple[Starlette, Clock]) -> None
 
 async def test_knowledge_base_import_export_edits_are_live_on_every_node(timed: tuple[Starlette, Clock]) -> None:
     app, clock = timed
-    other_node = create_app(load_settings({}, demo=False, secret="s"), engine=app.state.chatd.engine, clock=clock)
+    other_node = create_app(load_settings({}, database_url=MEMORY_URL, demo=False, secret="s"),
+                            engine=app.state.chatd.engine, records=app.state.chatd.records, clock=clock)
     root, ana = await api_client(app, "root"), await api_client(app, "ana")
     exported = await root.get("/api/v1/kb/export?format=csv")
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")

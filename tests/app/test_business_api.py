@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from chatd.app import create_app
 from chatd.model import Site
+from chatd.records import MEMORY_URL
 from chatd.settings import load_settings
 from tests.app.support import add_team, api_client
 
@@ -21,11 +22,12 @@ V1 = "/api/v1"
 
 @pytest_asyncio.fixture
 async def app() -> AsyncIterator[Starlette]:
-    app = create_app(load_settings({}, demo=False, secret="s"))
+    app = create_app(load_settings({}, database_url=MEMORY_URL, demo=False, secret="s"))
     store = app.state.chatd.store
     await store.put_site(Site(site_key="shop", name="Shop", default_skill="general"))
     await add_team(store)
     yield app
+    await app.state.chatd.records.database.close()
 
 
 async def _key(app: Starlette, *scopes: str) -> httpx.AsyncClient:

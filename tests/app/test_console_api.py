@@ -20,6 +20,7 @@ from chatd.customer_info import CustomerInfoClient, CustomerQuery, parse_custome
 from chatd.demo_orders import demo_orders
 from chatd.errors import ChatdError
 from chatd.model import Site
+from chatd.records import MEMORY_URL
 from chatd.settings import load_settings
 from tests.app.support import add_team, api_client, new_chat
 
@@ -41,11 +42,12 @@ def clock() -> Clock:
 
 @pytest_asyncio.fixture
 async def app(clock: Clock) -> AsyncIterator[Starlette]:
-    app = create_app(load_settings({}, demo=True, secret="s"), clock=clock)
+    app = create_app(load_settings({}, database_url=MEMORY_URL, demo=True, secret="s"), clock=clock)
     store = app.state.chatd.store
     await store.put_site(Site(site_key="demo", name="Demo", secret="site-secret"))
     await add_team(store)
     yield app
+    await app.state.chatd.records.database.close()
 
 
 async def _chat(app: Starlette, cid: str, visitor: str, *, agent: str = "", at: float = T0) -> None:

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from chatd.app import create_app
 from chatd.conversation import plan
 from chatd.model import Site
+from chatd.records import MEMORY_URL
 from chatd.settings import load_settings
 from tests.app.support import PASSWORD, add_team, api_client, new_chat
 from tests.support import free_port
@@ -17,11 +18,12 @@ from tests.support import free_port
 
 @pytest_asyncio.fixture
 async def app() -> AsyncIterator[Starlette]:
-    app = create_app(load_settings({}, demo=False, secret="s"))
+    app = create_app(load_settings({}, database_url=MEMORY_URL, demo=False, secret="s"))
     store = app.state.chatd.store
     await store.put_site(Site(site_key="demo", name="Demo"))
     await add_team(store)
     yield app
+    await app.state.chatd.records.database.close()
 
 
 
@@ -113,7 +115,7 @@ async def test_who_may_read_which_conversation(app: Starlette) -> None:
 
 async def test_metrics_and_readiness_with_an_unreachable_redis() -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    app = create_app(load_settings({}, demo=False, engine="redis", redis_url=dead))
+    app = create_app(load_settings({}, database_url=MEMORY_URL, demo=False, engine="redis", redis_url=dead))
     http = await api_client(app)
     answer = await http.get("/readyz")
     assert answer.status_code == 503 and answer.json()["status"] == "store_unreachable"

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from chatd.app import create_app
+from chatd.records import MEMORY_URL
 from chatd.settings import load_settings
 from chatd.static import IMMUTABLE, REVALIDATE, content_version
 
@@ -30,7 +31,7 @@ def files(tmp_path: Path) -> Path:
 
 
 def _client(static: Path, **settings: object) -> httpx.AsyncClient:
-    app = create_app(load_settings({}, static_dir=str(static), **settings))
+    app = create_app(load_settings({}, database_url=MEMORY_URL, static_dir=str(static), **settings))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://chatd")
 
 

@@ -24,9 +24,9 @@ from playwright.async_api import WebSocketRoute, expect
 from chatd.auth import sign_identity
 from chatd.client import ChatClient
 from chatd.demo import demo_site_secret
-from chatd.store.redis import open_redis_engine
+from chatd.records import open_records
 from tests.browser.conftest import AgentFactory, PageFactory, ShopSite, WidgetPage
-from tests.support import REDIS_URL, ChatdProcess, alogin, eventually
+from tests.support import ChatdProcess, alogin, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -225,13 +225,13 @@ async def test_suggestions_while_typing_from_the_knowledge_base(
 # --- 4. satisfaction rating after the agent closes ------------------------------------
 
 async def stored_rating(server: ChatdProcess, cid: str) -> dict[str, Any] | None:
-    """The rating record in the server's store. There is no HTTP API for
-    ratings yet, so this reads the Redis store the server wrote it to."""
-    engine = open_redis_engine(REDIS_URL, prefix=server.prefix, log_retention=10_000)
+    """The rating in the server's record store (read there directly: the
+    conversation's HTTP reading has it too, but only for its participants)."""
+    records = open_records(server.database_url)
     try:
-        return await engine.store.get_record("rating", cid)
+        return await records.ratings.get(cid)
     finally:
-        await engine.store.close()
+        await records.database.close()
 
 
 async def test_csat_after_close_is_submitted_and_stored(

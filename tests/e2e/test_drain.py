@@ -9,12 +9,13 @@ import time
 import httpx
 
 from chatd.app import create_app
+from chatd.records import MEMORY_URL
 from chatd.settings import load_settings
 from tests.support import ChatdProcess, agent_and_visitor, eventually, require_redis
 
 
 async def test_readiness_is_503_while_draining() -> None:
-    app = create_app(load_settings({}, demo=False))
+    app = create_app(load_settings({}, database_url=MEMORY_URL, demo=False))
     ctx = app.state.chatd
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://chatd") as http:
         assert (await http.get("/readyz")).status_code == 200

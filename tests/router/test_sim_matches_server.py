@@ -21,6 +21,7 @@ from typing import Any
 import router.sim
 from chatd.app import build_context
 from chatd.model import Agent
+from chatd.records import MEMORY_URL
 from chatd.settings import Settings
 from router.sim import load_scenario, simulate, workload
 from router.worker import RoutingWorker
@@ -53,16 +54,17 @@ class Recorder:
 
 async def through_the_server(scenario: router.sim.Scenario, seed: int) -> list[tuple[float, str, str]]:
     clock = Clock()
-    ctx = build_context(Settings(engine="memory", demo=False), clock=clock)
+    ctx = build_context(Settings(engine="memory", demo=False, database_url=MEMORY_URL), clock=clock)
     store = ctx.store
     for spec in scenario.agents:
         await store.put_agent(Agent(agent_id=spec.agent_id, name=spec.agent_id, skills=dict(spec.skills),
                                     capacity=spec.capacity, status="online"))
         await store.touch_presence(spec.agent_id, "node", math.inf)
     for traffic in scenario.traffic:
-        await store.put_record("skill_group", traffic.group.name, asdict(traffic.group))
+        await ctx.records.skill_groups.put(asdict(traffic.group))
     recorder = Recorder()
-    worker = RoutingWorker(store, recorder, clock, grace_seconds=math.inf, node_id="node")
+    worker = RoutingWorker(store, recorder, clock, skill_groups=ctx.records.skill_groups,
+                           schedules=ctx.records.schedules, grace_seconds=math.inf, node_id="node")
     arrival_of: dict[str, str] = {}  # conversation id -> the simulator's name for it
     handles: dict[str, float] = {}
     finishing: list[tuple[float, int, str, str]] = []

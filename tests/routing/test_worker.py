@@ -6,15 +6,17 @@ same store contract holds for Redis (tests/store)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import pytest_asyncio
 
 from chatd.conversation import plan
 from chatd.model import Agent, Conversation
+from chatd.records import MEMORY_URL, Records, open_records
 from chatd.settings import Settings
 from chatd.store import open_engine
 from chatd.store.base import Store
@@ -67,9 +69,17 @@ def recorder() -> Recorder:
     return Recorder()
 
 
+@pytest_asyncio.fixture
+async def records() -> AsyncIterator[Records]:
+    records = open_records(MEMORY_URL)
+    yield records
+    await records.database.close()
+
+
 @pytest.fixture
-def worker(store: Store, recorder: Recorder, clock: Clock) -> RoutingWorker:
-    return RoutingWorker(store, recorder, clock, grace_seconds=60)
+def worker(store: Store, records: Records, recorder: Recorder, clock: Clock) -> RoutingWorker:
+    return RoutingWorker(store, recorder, clock, skill_groups=records.skill_groups, schedules=records.schedules,
+                         grace_seconds=60)
 
 
 async def agent(store: Store, agent_id: str, *, capacity: int = 2, skills: dict[str, int] | None = None,
@@ -93,9 +103,9 @@ async def state(store: Store, cid: str) -> tuple[str, str]:
 
 
 async def test_offer_lapses_to_the_next_agent_and_the_lapser_goes_away(
-        store: Store, worker: RoutingWorker, recorder: Recorder, clock: Clock) -> None:
-    await store.put_record("skill_group", "general", {"name": "general", "auto_accept": False,
-                                                      "offer_timeout_seconds": 30, "away_after_misses": 1})
+        store: Store, records: Records, worker: RoutingWorker, recorder: Recorder, clock: Clock) -> None:
+    await records.skill_groups.put({"name": "general", "auto_accept": False, "offer_timeout_seconds": 30,
+                                    "away_after_misses": 1})
     await agent(store, "ana", skills={"general": 5})
     await agent(store, "bo", skills={"general": 3})
     await waiting(store, "c1", T0)
@@ -122,9 +132,8 @@ async def test_offer_lapses_to_the_next_agent_and_the_lapser_goes_away(
 
 
 async def test_stickiness_waits_within_the_budget_then_relaxes(
-        store: Store, worker: RoutingWorker, clock: Clock) -> None:
-    await store.put_record("skill_group", "general", {"name": "general", "sticky_budget_seconds": 60,
-                                                      "auto_accept": True})
+        store: Store, records: Records, worker: RoutingWorker, clock: Clock) -> None:
+    await records.skill_groups.put({"name": "general", "sticky_budget_seconds": 60, "auto_accept": True})
     await agent(store, "ana", capacity=1)
     await agent(store, "bo", capacity=1)
     await waiting(store, "busy", T0 - 10)
@@ -167,11 +176,11 @@ async def test_a_dropped_agent_keeps_chats_for_the_grace_then_they_lead_the_queu
     assert requeued and requeued[0]["reason"] == "agent_disconnected"
 
 
-async def test_shift_schedules_decide_who_is_on_duty(store: Store, worker: RoutingWorker, clock: Clock) -> None:
+async def test_shift_schedules_decide_who_is_on_duty(store: Store, records: Records, worker: RoutingWorker,
+                                                     clock: Clock) -> None:
     await agent(store, "ana", skills={"general": 5})
     await agent(store, "bo", skills={"general": 1})
-    await store.put_record("schedule", "ana", {"owner": "ana", "timezone": "Asia/Shanghai",
-                                               "hours": {"mon-fri": "09:00-18:00"}})
+    await records.schedules.put({"owner": "ana", "timezone": "Asia/Shanghai", "hours": {"mon-fri": "09:00-18:00"}})
     clock.now = datetime(2026, 11, 28, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()  # Saturday
     await waiting(store, "sat", clock.now)
     await worker.run_pass()
@@ -215,8 +224,8 @@ async def test_queue_positions_and_wait_estimates_are_pushed_when_they_change(
     assert recorder.queue_frames("q4")[-1]["eta_seconds"] is None
 
 
-async def test_algorithms_per_group_are_applied(store: Store, worker: RoutingWorker) -> None:
-    await store.put_record("skill_group", "general", {"name": "general", "algorithm": "round_robin"})
+async def test_algorithms_per_group_are_applied(store: Store, records: Records, worker: RoutingWorker) -> None:
+    await records.skill_groups.put({"name": "general", "algorithm": "round_robin"})
     for agent_id in ("a1", "a2", "a3"):
         await agent(store, agent_id, capacity=5)
     for i in range(6):
@@ -244,10 +253,11 @@ async def test_a_visitor_who_rejoins_is_told_their_place_again(
     assert len(recorder.queue_frames("q1")) == 3
 
 
-async def test_the_routing_lease_lets_one_worker_route_at_a_time(store: Store, recorder: Recorder,
+async def test_the_routing_lease_lets_one_worker_route_at_a_time(store: Store, records: Records, recorder: Recorder,
                                                                  clock: Clock) -> None:
-    first = RoutingWorker(store, recorder, clock, node_id="n1")
-    second = RoutingWorker(store, recorder, clock, node_id="n2")
+    config = {"skill_groups": records.skill_groups, "schedules": records.schedules}
+    first = RoutingWorker(store, recorder, clock, node_id="n1", **config)
+    second = RoutingWorker(store, recorder, clock, node_id="n2", **config)
     assert await first.lead() and not await second.lead()
     clock.now += 10  # n1 stopped renewing (it died)
     assert await second.lead() and not await first.lead()

@@ -48,27 +48,20 @@ async def test_accept_keeps_the_owner_and_load(engine: Engine) -> None:
         await store.transition("c1", dataclasses.replace(plan("assigned", "close"), fields={"state": "x"}), T0 + 3)
 
 
-async def test_configuration_records_and_samples(engine: Engine) -> None:
+async def test_bot_memory_missed_offers_and_samples(engine: Engine) -> None:
     store = engine.store
-    await store.put_record("skill_group", "logistics", {"name": "logistics", "algorithm": "round_robin"})
-    await store.put_record("skill_group", "billing", {"name": "billing"})
-    assert [r["name"] for r in await store.list_records("skill_group")] == ["billing", "logistics"]
-    assert (await store.get_record("skill_group", "logistics"))["algorithm"] == "round_robin"
-    assert await store.get_record("skill_group", "nope") is None
-    assert await store.list_records("schedule") == []
-    assert await store.delete_record("skill_group", "billing") is True
-    assert await store.delete_record("skill_group", "billing") is False
-    with pytest.raises(ValueError):
-        await store.put_record("Bad Kind", "x", {})
-    # Several at once, replacing some and deleting others in the same step.
-    await store.put_records("skill_group", {"a": {"name": "a"}, "logistics": {"name": "logistics", "v": 2}},
-                            delete=["nope", "b"])
-    await store.put_records("skill_group", {}, delete=[])
-    await store.put_records("skill_group", {"b": {"name": "b"}, "c": {"name": "c"}}, delete=["a"])
-    assert [r["name"] for r in await store.list_records("skill_group")] == ["b", "c", "logistics"]
-    assert (await store.get_record("skill_group", "logistics"))["v"] == 2
-    with pytest.raises(ValueError):
-        await store.put_records("Bad Kind", {"x": {}})
+    assert await store.bot_state("c1") is None
+    await store.put_bot_state("c1", {"step": "menu", "tries": 2})
+    await store.put_bot_state("c1", {"step": "faq", "tries": 0})
+    assert await store.bot_state("c1") == {"step": "faq", "tries": 0}
+    await store.drop_bot_state("c1")
+    await store.drop_bot_state("c1")
+    assert await store.bot_state("c1") is None
+    assert await store.missed_offers() == {}
+    await store.set_missed_offers("ana", 2)
+    await store.set_missed_offers("bo", 1)
+    await store.set_missed_offers("bo", 0)  # 0 forgets the agent
+    assert await store.missed_offers() == {"ana": 2}
     for value in range(1, 8):
         await store.add_sample("handle_time", "general", value * 10.0, keep=5)
     assert await store.samples("handle_time", "general") == [30.0, 40.0, 50.0, 60.0, 70.0]
