@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket
 from chatd.admission import Admission
 from chatd.api import api_routes
 from chatd.api.common import error_response
+from chatd.archiving import ArchiveBackedStore, Archiver
 from chatd.auth import TokenSigner
 from chatd.bot.runtime import BotRuntime
 from chatd.context import Context
@@ -66,8 +67,11 @@ def build_context(settings: Settings, engine: Engine | None = None,
     metrics = Metrics()
     if hasattr(engine.store, "timed"):
         engine.store.timed = metrics.store_call
-    if not isinstance(engine.store, EventedStore):  # every change a site subscribed to goes to the outbox
-        engine = Engine(engine.name, EventedStore(engine.store, clock), engine.broker)  # type: ignore[arg-type]
+    if not isinstance(engine.store, EventedStore):
+        # reads of conversations the live engine forgot come from the archive;
+        # every change a site subscribed to goes to the outbox
+        backed = ArchiveBackedStore(engine.store, records.archive)
+        engine = Engine(engine.name, EventedStore(backed, clock), engine.broker)  # type: ignore[arg-type]
     assert isinstance(engine.store, EventedStore)
     records = engine.store.watching(records)
     hub = Hub(settings, engine, clock, metrics)
@@ -84,8 +88,11 @@ def build_context(settings: Settings, engine: Engine | None = None,
                           signer=signer, clock=clock)
     webhooks = WebhookDispatcher(engine.store, service.site, clock, node_id=settings.node_id,
                                  counted=lambda outcome: metrics.webhooks.labels("events", outcome).inc())
+    archiver = Archiver(engine.store, records.archive, clock, hold=settings.live_retention,
+                        leading=lambda: router.leading)
     return Context(settings=settings, engine=engine, records=records, hub=hub, router=router, service=service,
-                   admission=admission, signer=signer, metrics=metrics, clock=clock, webhooks=webhooks)
+                   admission=admission, signer=signer, metrics=metrics, clock=clock, webhooks=webhooks,
+                   archiver=archiver)
 
 
 STORE_SAMPLE_SECONDS = 5.0
@@ -175,6 +182,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         await ctx.router.start()
         await ctx.service.bot.start()
         ctx.webhooks.start()
+        ctx.archiver.start()
         log.info("chatd node %s ready (engine %s)", settings.node_id, ctx.engine.name)
         try:
             yield
@@ -183,6 +191,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 await ctx.hub.drain(settings.drain_seconds)
             await ctx.router.stop()
             await ctx.webhooks.stop()
+            await ctx.archiver.stop()
             await ctx.service.bot.stop()  # type: ignore[attr-defined]
             await ctx.hub.stop()
             await ctx.engine.broker.close()

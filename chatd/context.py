@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chatd.admission import Admission
+from chatd.archiving import Archiver
 from chatd.auth import TokenSigner
 from chatd.hub import Hub
 from chatd.metrics import Metrics
@@ -34,6 +35,7 @@ class Context:
     metrics: Metrics
     clock: Callable[[], float]
     webhooks: WebhookDispatcher
+    archiver: Archiver
     leaving: bool = False  # SIGTERM came: readiness answers 503 while connections are still served
     # offline messages per client address: a burst of 5, then one every 10 s
     leave_messages: KeyedLimiter = field(default_factory=lambda: KeyedLimiter(rate=0.1, burst=5))

@@ -273,7 +273,8 @@ class Store(Protocol):
     async def log_epochs(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         """The epoch of each conversation's log. A log's epoch changes whenever
         its history may have been lost (the Redis engine: the server restarted
-        or failed over since it was written); seqs compare only within one."""
+        or failed over since it was written); seqs compare only within one.
+        Conversations without a log are left out."""
 
     async def settle(self, conversation_id: str) -> None:
         """Log this conversation's transitions that are not logged yet (their
@@ -344,6 +345,18 @@ class Store(Protocol):
 
     async def set_missed_offers(self, agent_id: str, count: int) -> None:
         """Set the agent's count (0 clears it)."""
+
+    async def archived_marks(self) -> dict[str, float]:
+        """Conversation id -> the ``closed_at`` of its close that the archive has
+        (chatd.archiving): a conversation closed again since is archived again."""
+
+    async def mark_archived(self, marks: Sequence[tuple[str, float]]) -> None:
+        """Record that each ``(conversation_id, closed_at)`` is in the archive."""
+
+    async def forget_archived(self, marks: Sequence[tuple[str, float]]) -> list[str]:
+        """Drop every live trace (record, log, indexes, routing records, bot
+        memory, mark) of each ``(conversation_id, closed_at)`` still closed as
+        archived; one reopened since is kept. Returns the ids forgotten."""
 
     async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:
         """Append a numeric sample (e.g. a handle time), keeping the newest ``keep``."""

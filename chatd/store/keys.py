@@ -109,6 +109,14 @@ class Keys:
         """STRING msgpack: the bot's memory of one conversation."""
         return self._conv(conversation_id, "bot")
 
+    def archived(self) -> str:
+        """ZSET conversation id by closed_at: closes the record store's archive has."""
+        return f"{self.rt}archived"
+
+    def forgetting(self) -> str:
+        """ZSET conversation id by time: forgotten conversations whose message data is still to delete."""
+        return f"{self.rt}forgetting"
+
     def missed_offers(self) -> str:
         """HASH agent id -> offers the agent let lapse in a row."""
         return f"{self.rt}missed_offers"
@@ -121,13 +129,21 @@ class Keys:
         """LIST of msgpack routing explanations, capped."""
         return f"{self.rt}routing:{conversation_id}"
 
+    @property
+    def visitor_conversations_prefix(self) -> str:
+        return f"{self.rt}vconv:"
+
     def visitor_conversations(self, site_key: str, visitor_id: str) -> str:
         """ZSET conversation id by created_at: a visitor's conversations."""
-        return f"{self.rt}vconv:{site_key}:{visitor_id}"
+        return f"{self.visitor_conversations_prefix}{site_key}:{visitor_id}"
+
+    @property
+    def visitor_open_prefix(self) -> str:
+        return f"{self.rt}vopen:"
 
     def visitor_open(self, site_key: str, visitor_id: str) -> str:
         """STRING: the visitor's newest conversation id, so one start at a time creates one."""
-        return f"{self.rt}vopen:{site_key}:{visitor_id}"
+        return f"{self.visitor_open_prefix}{site_key}:{visitor_id}"
 
     def visitor(self, site_key: str, visitor_id: str) -> str:
         """HASH attribute -> msgpack value: a visitor's profile."""

@@ -139,6 +139,7 @@ class MemoryStore:
         self._routing: dict[str, list[bytes]] = {}  # msgpack, as the Redis engine keeps them
         self._bot_states: dict[str, dict[str, Any]] = {}
         self._missed_offers: dict[str, int] = {}
+        self._archived: dict[str, float] = {}
         self._tick = 0  # numbers routing changes in order
         self._samples: dict[tuple[str, str], list[float]] = {}
 
@@ -551,6 +552,35 @@ class MemoryStore:
             self._missed_offers[agent_id] = int(count)
         else:
             self._missed_offers.pop(agent_id, None)
+
+    async def archived_marks(self) -> dict[str, float]:
+        return dict(self._archived)
+
+    async def mark_archived(self, marks: Sequence[tuple[str, float]]) -> None:
+        self._archived.update(marks)
+
+    async def forget_archived(self, marks: Sequence[tuple[str, float]]) -> list[str]:
+        forgotten = []
+        for cid, closed_at in marks:
+            conversation = self._conversations.get(cid)
+            if conversation is None:
+                self._archived.pop(cid, None)
+                continue
+            if conversation.state != "closed" or conversation.closed_at != closed_at:
+                continue  # reopened since it was archived
+            visitor = (conversation.site_key, conversation.visitor_id)
+            ids = self._by_visitor.get(visitor, [])
+            if cid in ids:
+                ids.remove(cid)
+            if not ids:
+                self._by_visitor.pop(visitor, None)
+            if self._open.get(visitor) == cid:
+                del self._open[visitor]
+            self._by_state.get("closed", set()).discard(cid)
+            for kept in (self._conversations, self._logs, self._routing, self._bot_states, self._archived):
+                kept.pop(cid, None)
+            forgotten.append(cid)
+        return forgotten
 
     async def add_sample(self, kind: str, key: str, value: float, keep: int = 100) -> None:
         values = self._samples.setdefault((check_kind(kind), key), [])

@@ -214,6 +214,7 @@ class RedisStore:
         self._agent_status = script("agent_status")
         self._routing_lease = script("routing_lease")
         self._requeue_due = script("requeue_due")
+        self._forget = script("forget_conversation")
         self._event_group_ready = False
         # conversation id -> newest transition number this node saw logged, not yet told to {rt}
         self._acks: dict[str, int] = {}
@@ -719,8 +720,9 @@ class RedisStore:
     async def log_epochs(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         if not conversation_ids:
             return {}
-        epochs = await self._scripts(self._log_epoch, [([self._keys.mirror(cid)], []) for cid in conversation_ids])
-        return {cid: epoch.decode() for cid, epoch in zip(conversation_ids, epochs, strict=True)}
+        epochs = await self._scripts(self._log_epoch, [([self._keys.mirror(cid), self._keys.seq(cid)], [])
+                                                       for cid in conversation_ids])
+        return {cid: epoch.decode() for cid, epoch in zip(conversation_ids, epochs, strict=True) if epoch}
 
     async def read(self, conversation_id: str, after_seq: int, limit: int = 500) -> ReadResult:
         return await self._read(conversation_id, f"{max(after_seq, 0) + 1}-0", "+", limit, False)
@@ -846,6 +848,33 @@ class RedisStore:
             await self._redis.hset(self._keys.missed_offers(), agent_id, str(int(count)))
         else:
             await self._redis.hdel(self._keys.missed_offers(), agent_id)
+
+    @_retried
+    async def archived_marks(self) -> dict[str, float]:
+        found = await self._redis.zrange(self._keys.archived(), 0, -1, withscores=True)
+        return {_text(cid): float(closed_at) for cid, closed_at in found}
+
+    @_retried
+    async def mark_archived(self, marks: Sequence[tuple[str, float]]) -> None:
+        if marks:
+            await self._redis.zadd(self._keys.archived(), {cid: closed_at for cid, closed_at in marks})
+
+    @_retried
+    async def forget_archived(self, marks: Sequence[tuple[str, float]]) -> list[str]:
+        k = self._keys
+        calls = [([k.conversation(cid), k.state_index("closed"), k.archived(), k.routing_records(cid),
+                   k.pending_events(cid), k.unlogged, k.forgetting()],
+                  [cid, _time(closed_at), _time(time.time()), k.visitor_conversations_prefix,
+                   k.visitor_open_prefix]) for cid, closed_at in marks]
+        forgotten = [cid for (cid, _), done in zip(marks, await self._scripts(self._forget, calls), strict=True)
+                     if done]
+        # Then each one's message data, slot {c:<id>}; one left by a crash is finished on the next call.
+        leftover = [_text(cid) for cid in await self._redis.zrange(k.forgetting(), 0, -1)]
+        for cid in dict.fromkeys([*forgotten, *leftover]):
+            await self._redis.delete(k.seq(cid), k.log(cid), k.dedupe(cid), k.mirror(cid), k.bot_state(cid))
+            await self._redis.zrem(k.forgetting(), cid)
+            self._acks.pop(cid, None)
+        return forgotten
 
     # --- what releases before the record store kept here (read once by `chatd db upgrade`) ----
     @_retried

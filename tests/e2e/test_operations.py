@@ -30,6 +30,8 @@ def test_a_deployment_starts_empty_and_its_first_admin_is_made_on_the_command_li
     require_redis()
     server = ChatdProcess("redis", env={"CHATD_DEMO": "false"})
     try:
+        upgraded = _cli(server, "db", "upgrade")  # a deployment's first step, and every upgrade's
+        assert upgraded.returncode == 0 and "record store at" in upgraded.stdout, upgraded.stderr
         made = _cli(server, "admin", "create", "--id", "root", "--name", "Root 管理员")
         assert made.returncode == 0, made.stderr
         password = re.search(r"password \(shown once\): (\S+)", made.stdout).group(1)  # type: ignore[union-attr]

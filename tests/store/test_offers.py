@@ -62,6 +62,11 @@ async def test_bot_memory_missed_offers_and_samples(engine: Engine) -> None:
     await store.set_missed_offers("bo", 1)
     await store.set_missed_offers("bo", 0)  # 0 forgets the agent
     assert await store.missed_offers() == {"ana": 2}
+    assert await store.archived_marks() == {}
+    await store.mark_archived([("c1", T0 + 5), ("c2", T0 + 6)])
+    await store.mark_archived([("c1", T0 + 9)])  # closed again and archived again
+    await store.mark_archived([])
+    assert await store.archived_marks() == {"c1": T0 + 9, "c2": T0 + 6}
     for value in range(1, 8):
         await store.add_sample("handle_time", "general", value * 10.0, keep=5)
     assert await store.samples("handle_time", "general") == [30.0, 40.0, 50.0, 60.0, 70.0]

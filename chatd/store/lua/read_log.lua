@@ -8,8 +8,14 @@
 -- ARGV[3] = most entries to return (0: bounds only)
 -- ARGV[4] = "1" for the newest entries first (paging backwards), else "0"
 -- Returns {epoch, first seq kept (0 when empty), newest seq ever written, entries}
+-- (a log that does not exist: {epoch, 0, 0, {}}, and no key is made)
 -- where entries are stream rows {id, {field, value, ...}} in the order asked.
 
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  -- no log (never written, or forgotten once archived): say so without
+  -- leaving a key behind; the first append sets this same epoch
+  return {string.sub(string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'), 1, 8), 0, 0, {}}
+end
 local epoch = log_epoch(KEYS[3])
 local rows = {}
 local count = tonumber(ARGV[3])
