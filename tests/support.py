@@ -9,6 +9,7 @@ passwords it prints. Redis-backed processes get their own key prefix, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -19,9 +20,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import redis
 
@@ -32,6 +35,33 @@ REDIS_URL = os.environ.get("CHATD_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 RECORDS_DIR = Path(tempfile.gettempdir()) / f"chatd-test-records-{os.getuid()}"
 
 __all__ = ["REDIS_URL", "REPO", "ChatdProcess", "delete_redis_prefix", "free_port", "login", "require_redis"]
+
+
+POSTGRES_URL = os.environ.get("CHATD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _postgres_admin(sql: str) -> None:
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise AssertionError(f"these tests need PostgreSQL at {POSTGRES_URL}: {exc}") from None
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database of the caller's on the test server
+    (fails, never skips, when none answers); its SQLAlchemy URL. Dropped afterwards."""
+    name = f"chatd_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    await _postgres_admin(f'CREATE DATABASE "{name}"')
+    try:
+        base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

@@ -316,6 +316,7 @@ class SqlRatings:
                 "agent_id": row.agent_id, "skill": row.skill, "site_key": row.site_key, "at": row.rated_at}
 
 _ARCHIVE_BATCH = 500  # transcript rows per INSERT
+_MAX_SEQ = 2**31 - 2
 
 class SqlArchive:
     def __init__(self, db: Database) -> None:
@@ -354,6 +355,7 @@ class SqlArchive:
     async def entries(self, conversation_id: str, *, after_seq: int = 0, before_seq: int = 0,
                       limit: int = 500) -> list[LogEntry]:
         m = schema.archived_messages
+        after_seq, before_seq = min(after_seq, _MAX_SEQ), min(before_seq, _MAX_SEQ + 1)  # the column is 32-bit
         query = select(m).where(m.c.conversation_id == conversation_id, m.c.seq > after_seq)
         if before_seq:
             query = query.where(m.c.seq < before_seq).order_by(m.c.seq.desc())

@@ -1,44 +1,23 @@
 """Record-store fixtures: every contract test runs on SQLite and on PostgreSQL.
 
 PostgreSQL is a real server (``CHATD_TEST_POSTGRES_URL``, default the local
-one on 127.0.0.1:5432); each test session makes its own database there and
+one on 127.0.0.1:5432); each test makes its own database there and
 drops it afterwards. When no server answers these tests fail, never skip:
 ``make test`` installs and starts one.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
 from chatd.records import Records, open_records
 from chatd.records.migrate import upgrade
 from chatd.records.sql import open_database, sql_records
-
-POSTGRES_URL = os.environ.get("CHATD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-async def _admin(sql: str) -> None:
-    try:
-        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise AssertionError(f"these tests need PostgreSQL at {POSTGRES_URL}: {exc}") from None
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def postgres_url(database: str) -> str:
-    """``POSTGRES_URL`` on another database, in SQLAlchemy's asyncpg form."""
-    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{database}"
+from tests.support import postgres_database
 
 
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
@@ -47,12 +26,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
         return
-    name = f"chatd_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_url(name)
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with postgres_database() as url:
+        yield url
 
 
 @pytest_asyncio.fixture

@@ -154,6 +154,8 @@ async def test_the_archive_keeps_one_copy_of_each_transcript(records: Records) -
     assert [e.seq for e in await archive.entries("c1", after_seq=1198)] == [1199, 1200]
     assert [e.seq for e in await archive.entries("c1", before_seq=10, limit=3)] == [7, 8, 9]
     assert [e.seq for e in await archive.entries("c1", after_seq=4, before_seq=8)] == [5, 6, 7]
+    assert [e.seq for e in await archive.entries("c1", before_seq=2**62, limit=1)] == [1200]  # any bound a client sends
+    assert await archive.entries("c1", after_seq=2**62) == []
     # Reopened and closed again: the newer, longer transcript replaces the old one.
     longer = _log("c1", 1210)
     await archive.save(summarize(conversation, longer, epoch="e2", archived_at=3000.0), longer)
