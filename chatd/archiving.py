@@ -129,6 +129,15 @@ class ArchiveBackedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
+    async def reopen_conversation(self, conversation_id: str, change: Any, now: float) -> Any:
+        """Reopening a forgotten conversation first brings it back live as archived."""
+        if await self._store.get_conversation(conversation_id) is None:
+            archived = await self._archive.get(conversation_id)
+            if archived is not None:
+                entries = await self._archive.entries(conversation_id, limit=archived.last_seq + 1)
+                await self._store.restore_conversation(archived.conversation, entries, archived.epoch)
+        return await self._store.reopen_conversation(conversation_id, change, now)
+
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         live = await self._store.get_conversation(conversation_id)
         if live is not None:

@@ -353,6 +353,13 @@ class Store(Protocol):
     async def mark_archived(self, marks: Sequence[tuple[str, float]]) -> None:
         """Record that each ``(conversation_id, closed_at)`` is in the archive."""
 
+    async def restore_conversation(self, conversation: Conversation, entries: Sequence[LogEntry],
+                                   epoch: str) -> bool:
+        """Make a forgotten, closed conversation live again as the archive
+        has it (record, log with its seqs, epoch where the engine keeps one
+        per log; marked archived), so that it can be reopened. False when the
+        engine has it already (e.g. another node restored it first)."""
+
     async def forget_archived(self, marks: Sequence[tuple[str, float]]) -> list[str]:
         """Drop every live trace (record, log, indexes, routing records, bot
         memory, mark) of each ``(conversation_id, closed_at)`` still closed as

@@ -559,6 +559,23 @@ class MemoryStore:
     async def mark_archived(self, marks: Sequence[tuple[str, float]]) -> None:
         self._archived.update(marks)
 
+    async def restore_conversation(self, conversation: Conversation, entries: Sequence[LogEntry],
+                                   epoch: str) -> bool:
+        cid = conversation.conversation_id
+        if cid in self._conversations or conversation.state != "closed":
+            return False
+        log = _Log(first=entries[0].seq if entries else 1, last=entries[-1].seq if entries else 0)
+        for entry in entries:
+            log.entries[entry.seq] = replace(entry)
+            if entry.kind == "message" and entry.client_msg_id:
+                log.dedupe[(entry.sender_role, entry.sender_id, entry.client_msg_id)] = entry.seq
+        self._logs[cid] = log
+        self._conversations[cid] = replace(conversation)
+        self._by_visitor.setdefault((conversation.site_key, conversation.visitor_id), []).append(cid)
+        self._by_state.setdefault("closed", set()).add(cid)
+        self._archived[cid] = conversation.closed_at
+        return True
+
     async def forget_archived(self, marks: Sequence[tuple[str, float]]) -> list[str]:
         forgotten = []
         for cid, closed_at in marks:

@@ -215,6 +215,8 @@ class RedisStore:
         self._routing_lease = script("routing_lease")
         self._requeue_due = script("requeue_due")
         self._forget = script("forget_conversation")
+        self._restore_log = script("restore_log")
+        self._restore = script("restore_conversation")
         self._event_group_ready = False
         # conversation id -> newest transition number this node saw logged, not yet told to {rt}
         self._acks: dict[str, int] = {}
@@ -858,6 +860,28 @@ class RedisStore:
     async def mark_archived(self, marks: Sequence[tuple[str, float]]) -> None:
         if marks:
             await self._redis.zadd(self._keys.archived(), {cid: closed_at for cid, closed_at in marks})
+
+    @_retried
+    async def restore_conversation(self, conversation: Conversation, entries: Sequence[LogEntry],
+                                   epoch: str) -> bool:
+        if conversation.state != "closed":
+            return False
+        k, cid = self._keys, conversation.conversation_id
+        args: list[Any] = [entries[-1].seq if entries else 0, epoch, conversation.visitor_id]
+        for e in entries:
+            dedupe = f"{e.sender_role}|{e.sender_id}|{e.client_msg_id}" if e.kind == "message" and e.client_msg_id \
+                else ""
+            args += [e.seq, _stored_entry(e.kind, e.sender_role, e.sender_id, e.body, e.ts, e.client_msg_id, e.data),
+                     dedupe]
+        logged = await self._restore_log(keys=[k.seq(cid), k.log(cid), k.dedupe(cid), k.mirror(cid)], args=args)
+        fields: list[str] = []
+        for name, value in conversation.to_dict().items():
+            fields += [name, _time(value) if name in _TIMES else str(value)]
+        made = await self._restore(
+            keys=[k.conversation(cid), k.state_index("closed"),
+                  k.visitor_conversations(conversation.site_key, conversation.visitor_id), k.archived()],
+            args=[cid, _time(conversation.created_at), _time(conversation.closed_at), len(fields) // 2, *fields])
+        return bool(made)
 
     @_retried
     async def forget_archived(self, marks: Sequence[tuple[str, float]]) -> list[str]:

@@ -80,6 +80,17 @@ async def test_chats_closed_on_two_nodes_are_archived_once_then_read_from_the_ar
             resumed = ChatClient(node_b.ws_url, "visitor", token=visitor_token)
             await resumed.connect()  # its resume point is 0: everything is sent again
             await eventually(lambda: len(resumed.messages(on_a)) == 2, timeout=10)
+            # Reopened by the agent who had it, it comes back live and goes on where it stopped.
+            async with httpx.AsyncClient(base_url=node_b.url, timeout=10) as http:
+                reopened = await http.post(f"/api/v1/conversations/{on_a}/reopen",
+                                           headers={"authorization": f"Bearer {token}"})
+            assert reopened.status_code == 200, reopened.text
+            await agent.expect("conversation", timeout=15, where=lambda f: f["conversation"]["conversation_id"] == on_a
+                               and f["conversation"]["state"] == "assigned")
+            await agent.send(on_a, "我们又见面了")
+            await eventually(lambda: [m["body"] for m in resumed.messages(on_a)][-1:] == ["我们又见面了"], timeout=10)
+            seqs = [m["seq"] for m in resumed.messages(on_a)]
+            assert seqs == sorted(set(seqs))  # one history, no seq given twice
             await resumed.close()
             await agent.close()
             await second.close()

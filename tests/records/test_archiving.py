@@ -205,3 +205,34 @@ async def test_a_conversation_reopened_within_the_hold_is_not_forgotten(store: S
     await archiver.run_pass()
     assert archiver.forgotten == 0 and (await store.get_conversation("c1")).state != "closed"
     assert len((await store.read("c1", 0)).entries) > 0
+
+
+async def test_reopening_a_forgotten_conversation_brings_it_back_live(store: Store, records: Records) -> None:
+    clock = Clock()
+    archiver = Archiver(store, records.archive, clock, hold=0)
+    await _served_and_closed(store, "c1", T0)
+    before = await store.read("c1", 0)
+    await archiver.run_pass()
+    assert await store.get_conversation("c1") is None
+    backed = ArchiveBackedStore(store, records.archive)
+    archived = await backed.get_conversation("c1")
+    assert archived is not None
+    change = plan("closed", "reopen", actor_role="visitor", actor_id="v-c1", record=archived, now=T0 + 500)
+    reopened, _ = await backed.reopen_conversation("c1", change, T0 + 500)
+    assert reopened.state != "closed" and (await store.get_conversation("c1")).state == reopened.state
+    again = await store.read("c1", 0)
+    assert again.entries[:len(before.entries)] == before.entries and again.last_seq == before.last_seq + 1
+    # It goes on as any live conversation: a retried message is still a duplicate, a new one gets the next seq.
+    old = next(e for e in before.entries if e.kind == "message")
+    repeat = await store.append("c1", kind="message", sender_role=old.sender_role, sender_id=old.sender_id,
+                                body=old.body, client_msg_id=old.client_msg_id, now=T0 + 501)
+    assert repeat.duplicate and repeat.seq == old.seq
+    await _say(store, "c1", "visitor", "我又回来了", T0 + 502)
+    assert (await store.read("c1", 0)).last_seq == before.last_seq + 2
+    assert [c.conversation_id for c in await store.visitor_conversations("s1", "v-c1")] == ["c1"]
+    assert not await store.restore_conversation(archived, before.entries, "")  # it is live: refused
+    # Closed again, it is archived again over its old copy.
+    await act(store, "c1", "close", T0 + 600, actor_role="visitor", actor_id="v-c1")
+    await archiver.run_pass()
+    assert await records.archive.count() == 1
+    assert (await records.archive.get("c1")).last_seq == before.last_seq + 3
