@@ -23,7 +23,7 @@ def _compose() -> dict:
 def test_the_compose_nodes_share_store_and_secret_and_use_only_known_settings(tmp_path: Path) -> None:
     services = _compose()["services"]
     nodes = {name: service for name, service in services.items() if name.startswith("chatd-")}
-    assert len(nodes) == 2 and {"redis", "nginx", "prometheus"} <= set(services)
+    assert len(nodes) == 2 and {"redis", "postgres", "migrate", "nginx", "prometheus"} <= set(services)
     envs = [{k: str(v) for k, v in node["environment"].items()} for node in nodes.values()]
     for env in envs:
         assert unknown_variables(env) == [], env
@@ -32,8 +32,18 @@ def test_the_compose_nodes_share_store_and_secret_and_use_only_known_settings(tm
         settings = load_settings({**env, "CHATD_SECRET_FILE": str(secret)})  # every value valid
         assert settings.engine == "redis" and settings.redis_url.startswith("redis://redis:")
     assert all("/readyz" in " ".join(node["healthcheck"]["test"]) for node in nodes.values())
-    shared = ("CHATD_REDIS_URL", "CHATD_REDIS_PREFIX", "CHATD_SECRET_FILE")
+    shared = ("CHATD_REDIS_URL", "CHATD_REDIS_PREFIX", "CHATD_SECRET_FILE", "CHATD_DATABASE_URL")
     assert len({tuple(env[name] for name in shared) for env in envs}) == 1
+    assert all(settings_url.startswith("postgresql+asyncpg://") and "@postgres:" in settings_url
+               for settings_url in (env["CHATD_DATABASE_URL"] for env in envs))
+    # the schema is migrated once, with the nodes' own store settings, before any node starts
+    migrate = services["migrate"]
+    assert migrate["command"] == ["chatd", "db", "upgrade"]
+    assert {k: migrate["environment"][k] for k in ("CHATD_REDIS_URL", "CHATD_REDIS_PREFIX", "CHATD_DATABASE_URL")} \
+        == {k: envs[0][k] for k in ("CHATD_REDIS_URL", "CHATD_REDIS_PREFIX", "CHATD_DATABASE_URL")}
+    assert unknown_variables({k: str(v) for k, v in migrate["environment"].items()}) == []
+    assert all(node["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+               for node in nodes.values())
     assert len({env["CHATD_NODE_ID"] for env in envs}) == 2
     assert "--appendonly" in services["redis"]["command"]
 
