@@ -13,7 +13,6 @@ from pathlib import Path
 
 from chatd.records.base import Records
 from chatd.records.cache import read_cached
-from chatd.records.migrate import require_current, upgrade
 from chatd.records.sql import open_database, sql_records
 
 __all__ = ["MEMORY_URL", "Records", "open_records", "prepare_records"]
@@ -39,7 +38,12 @@ async def prepare_records(records: Records, *, migrate: bool) -> None:
     """At start: with ``migrate`` (``--demo``) or a private in-memory database,
     bring the schema up to date; otherwise require it to be (raises
     :class:`chatd.records.migrate.SchemaError` saying what to run)."""
-    if migrate or records.database.memory:
+    if records.database.memory:
+        async with records.database.connect():  # made on first use
+            return
+    from chatd.records.migrate import require_current, upgrade  # Alembic: only when needed
+
+    if migrate:
         await upgrade(records.database)
     else:
         await require_current(records.database)

@@ -37,13 +37,14 @@ class Database:
         self._making = asyncio.Lock()
 
     async def _ensure_schema(self) -> None:
+        """A private in-memory database gets the schema on first use, straight
+        from the table definitions (nobody else opens it: no version to keep)."""
         if not self.memory or self._made:
             return
         async with self._making:
             if not self._made:
-                from chatd.records.migrate import upgrade  # migrate builds on this module
-
-                await upgrade(self)
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(schema.metadata.create_all)
                 self._made = True
 
     @asynccontextmanager

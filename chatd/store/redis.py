@@ -873,7 +873,7 @@ class RedisStore:
                 else ""
             args += [e.seq, _stored_entry(e.kind, e.sender_role, e.sender_id, e.body, e.ts, e.client_msg_id, e.data),
                      dedupe]
-        logged = await self._restore_log(keys=[k.seq(cid), k.log(cid), k.dedupe(cid), k.mirror(cid)], args=args)
+        await self._restore_log(keys=[k.seq(cid), k.log(cid), k.dedupe(cid), k.mirror(cid)], args=args)
         fields: list[str] = []
         for name, value in conversation.to_dict().items():
             fields += [name, _time(value) if name in _TIMES else str(value)]

@@ -147,3 +147,21 @@ async def test_upgrade_moves_an_older_releases_records_out_of_redis(database_url
     finally:
         delete_redis_prefix(prefix)
         client.close()
+
+
+async def test_the_migrations_make_exactly_the_tables_the_code_defines(database_url: str) -> None:
+    """No drift between chatd.records.schema (which a private in-memory
+    database is made from directly) and what the migrations build."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    db = open_database(database_url)
+    try:
+        await upgrade(db)
+        async with db.engine.connect() as conn:
+            differences = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
+                                              metadata))
+        assert differences == []
+    finally:
+        await db.close()
