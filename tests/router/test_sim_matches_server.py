@@ -96,6 +96,7 @@ async def through_the_server(scenario: router.sim.Scenario, seed: int) -> list[t
         await ctx.service.close(cid, "agent", agent_id)
         await route(at)
     await ctx.service.bot.stop()  # type: ignore[attr-defined]
+    await ctx.records.database.close()
     return trace
 
 
