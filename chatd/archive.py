@@ -15,7 +15,7 @@ from typing import Any
 
 from chatd.model import Conversation, LogEntry
 
-__all__ = ["OUTCOMES", "ArchivedConversation", "summarize"]
+__all__ = ["OUTCOMES", "ArchivedConversation", "HistoryFilter", "SearchHit", "summarize"]
 
 # bot_resolved: the bot answered and no human was asked for; human: an agent
 # answered; abandoned: a human was asked for and none answered before it
@@ -104,3 +104,29 @@ def summarize(conversation: Conversation, entries: Sequence[LogEntry], epoch: st
         assigned_at=assigned, first_response_at=responded, transfers=transfers, messages=messages,
         last_seq=entries[-1].seq if entries else 0, epoch=epoch,
         participants=[{"role": role, "id": who} for role, who in seen], archived_at=archived_at)
+
+
+@dataclass(slots=True, frozen=True)
+class HistoryFilter:
+    """Which archived conversations a history or search asks for; an empty
+    field filters nothing. ``since``/``until`` bound the close time."""
+
+    since: float = 0.0
+    until: float = 0.0
+    agent_id: str = ""  # who handled it last
+    skill: str = ""
+    site_key: str = ""
+    visitor_id: str = ""
+    outcome: str = ""
+    rating: int = 0  # the visitor's score, 1 to 5
+
+
+@dataclass(slots=True, frozen=True)
+class SearchHit:
+    """A message that matched, with its conversation."""
+
+    conversation: ArchivedConversation
+    seq: int
+    sender_role: str
+    body: str
+    ts: float

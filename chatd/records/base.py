@@ -10,11 +10,11 @@ shape their domain module defines (e.g. :func:`chatd.bot.kb.entry_to_dict`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chatd.archive import ArchivedConversation
+from chatd.archive import ArchivedConversation, HistoryFilter, SearchHit
 from chatd.model import LogEntry
 
 __all__ = [
@@ -151,6 +151,14 @@ class ArchiveStore(Protocol):
         """The visitor's archived conversations, newest first."""
 
     async def count(self) -> int: ...
+
+    async def history(self, filters: HistoryFilter, *, limit: int = 50, offset: int = 0) -> list[ArchivedConversation]:
+        """Archived conversations matching ``filters``, newest close first."""
+
+    async def search(self, terms: Sequence[str], filters: HistoryFilter, *, limit: int = 50,
+                     offset: int = 0) -> list[SearchHit]:
+        """Messages holding every one of ``terms`` (chatd.search.query_terms) in
+        conversations matching ``filters``: newest close first, in order within one."""
 
 
 @dataclass(slots=True)

@@ -12,16 +12,20 @@ from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
+    "SEARCH_INDEX",
     "archived_conversations",
     "archived_messages",
     "bot_settings",
+    "is_search_index",
     "kb_entries",
     "kb_meta",
+    "message_terms",
     "metadata",
     "overflow_rules",
     "quick_replies",
     "ratings",
     "schedules",
+    "search_ddl",
     "skill_groups",
     "tickets",
 ]
@@ -140,3 +144,36 @@ archived_messages = Table(
     Column("client_msg_id", String(64), nullable=False, default=""),
     Column("data", Body, nullable=False),
 )
+
+# What the full-text index holds per message: chatd.search.index_terms(body).
+message_terms = Table(
+    "message_terms", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), ForeignKey("archived_conversations.conversation_id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("terms", Text, nullable=False),
+)
+
+SEARCH_INDEX = "message_index"  # the full-text index over message_terms.terms (below: per dialect)
+
+
+def search_ddl(dialect: str) -> list[str]:
+    """The full-text index over ``message_terms``, which Core cannot describe:
+    an FTS5 table kept in step by triggers on SQLite, a GIN index on
+    PostgreSQL. Made by migration 0002 and for a private in-memory database."""
+    if dialect == "postgresql":
+        return [f"CREATE INDEX {SEARCH_INDEX} ON message_terms USING gin (to_tsvector('simple', terms))"]
+    return [
+        f"CREATE VIRTUAL TABLE {SEARCH_INDEX} USING fts5(terms, content='message_terms', content_rowid='id', "
+        "tokenize='unicode61')",
+        f"CREATE TRIGGER message_terms_added AFTER INSERT ON message_terms BEGIN "
+        f"INSERT INTO {SEARCH_INDEX}(rowid, terms) VALUES (new.id, new.terms); END",
+        f"CREATE TRIGGER message_terms_removed AFTER DELETE ON message_terms BEGIN "
+        f"INSERT INTO {SEARCH_INDEX}({SEARCH_INDEX}, rowid, terms) VALUES ('delete', old.id, old.terms); END",
+    ]
+
+
+def is_search_index(name: str) -> bool:
+    """Whether a table or index is part of the full-text index (not in :data:`metadata`)."""
+    return name == SEARCH_INDEX or name.startswith(SEARCH_INDEX + "_")

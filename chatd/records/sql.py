@@ -12,15 +12,16 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, delete, event, func, insert, select, text
+from sqlalchemy import Table, delete, event, func, insert, literal_column, select, table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from chatd.archive import ArchivedConversation
+from chatd.archive import ArchivedConversation, HistoryFilter, SearchHit
 from chatd.model import Conversation, LogEntry
 from chatd.records import schema
 from chatd.records.base import Records
+from chatd.search import index_terms
 
 __all__ = ["Database", "open_database", "sql_records"]
 
@@ -45,6 +46,8 @@ class Database:
             if not self._made:
                 async with self.engine.begin() as conn:
                     await conn.run_sync(schema.metadata.create_all)
+                    for statement in schema.search_ddl(self.dialect):
+                        await conn.execute(text(statement))
                 self._made = True
 
     @asynccontextmanager
@@ -337,6 +340,12 @@ class SqlArchive:
                      "client_msg_id": e.client_msg_id, "data": e.data or {}} for e in entries]
             for start in range(0, len(rows), _ARCHIVE_BATCH):
                 await conn.execute(insert(m), rows[start:start + _ARCHIVE_BATCH])
+            t = schema.message_terms
+            await conn.execute(delete(t).where(t.c.conversation_id == c.conversation_id))
+            terms = [{"conversation_id": c.conversation_id, "seq": e.seq, "terms": index_terms(e.body)}
+                     for e in entries if e.kind == "message" and e.body]
+            for start in range(0, len(terms), _ARCHIVE_BATCH):
+                await conn.execute(insert(t), terms[start:start + _ARCHIVE_BATCH])
 
     @staticmethod
     def _record(row: Any) -> ArchivedConversation:
@@ -381,6 +390,60 @@ class SqlArchive:
         async with self._db.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(schema.archived_conversations)))
                        .scalar_one())
+
+    @staticmethod
+    def _filtered(query: Any, filters: HistoryFilter) -> Any:
+        a = schema.archived_conversations
+        for column, value in ((a.c.agent_id, filters.agent_id), (a.c.skill, filters.skill),
+                              (a.c.site_key, filters.site_key), (a.c.visitor_id, filters.visitor_id),
+                              (a.c.outcome, filters.outcome)):
+            if value:
+                query = query.where(column == value)
+        if filters.since:
+            query = query.where(a.c.closed_at >= filters.since)
+        if filters.until:
+            query = query.where(a.c.closed_at < filters.until)
+        if filters.rating:
+            r = schema.ratings
+            query = query.where(a.c.conversation_id.in_(select(r.c.conversation_id).where(r.c.score == filters.rating)))
+        return query
+
+    async def history(self, filters: HistoryFilter, *, limit: int = 50, offset: int = 0) -> list[ArchivedConversation]:
+        a = schema.archived_conversations
+        query = self._filtered(select(a), filters).order_by(a.c.closed_at.desc(), a.c.conversation_id)
+        async with self._db.connect() as conn:
+            return [self._record(row) for row in await conn.execute(query.limit(limit).offset(offset))]
+
+    def _matching(self, terms: Sequence[str]) -> Any:
+        t = schema.message_terms
+        if self._db.dialect == "postgresql":
+            return func.to_tsvector("simple", t.c.terms).op("@@")(func.to_tsquery("simple", " & ".join(terms)))
+        match = " ".join(f'"{term}"' for term in terms)  # every term, each as a phrase of its own
+        return t.c.id.in_(select(literal_column("rowid")).select_from(table(schema.SEARCH_INDEX))
+                          .where(literal_column(schema.SEARCH_INDEX).op("MATCH")(match)))
+
+    async def search(self, terms: Sequence[str], filters: HistoryFilter, *, limit: int = 50,
+                     offset: int = 0) -> list[SearchHit]:
+        if not terms:
+            return []
+        a, t, m = schema.archived_conversations, schema.message_terms, schema.archived_messages
+        joined = select(t.c.conversation_id, t.c.seq).join(a, a.c.conversation_id == t.c.conversation_id)
+        query = (self._filtered(joined, filters)
+                 .where(self._matching(terms)).order_by(a.c.closed_at.desc(), t.c.conversation_id, t.c.seq)
+                 .limit(limit).offset(offset))
+        async with self._db.connect() as conn:
+            found = [(row.conversation_id, row.seq) for row in await conn.execute(query)]
+            if not found:
+                return []
+            ids = sorted({cid for cid, _ in found})
+            records = {row.conversation_id: self._record(row)
+                       for row in await conn.execute(select(a).where(a.c.conversation_id.in_(ids)))}
+            messages = {(row.conversation_id, row.seq): row for row in await conn.execute(
+                select(m.c.conversation_id, m.c.seq, m.c.sender_role, m.c.body, m.c.ts)
+                .where(m.c.conversation_id.in_(ids), m.c.seq.in_(sorted({seq for _, seq in found}))))}
+        return [SearchHit(conversation=records[cid], seq=seq, sender_role=messages[(cid, seq)].sender_role,
+                          body=messages[(cid, seq)].body, ts=messages[(cid, seq)].ts)
+                for cid, seq in found if (cid, seq) in messages]
 
 def sql_records(db: Database) -> Records:
     return Records(skill_groups=SqlSkillGroups(db), schedules=SqlSchedules(db), quick_replies=SqlQuickReplies(db),

@@ -189,3 +189,58 @@ async def test_another_nodes_write_is_seen_once_the_cache_lapses(records: Record
     assert await this_node.list() == [] and await this_node.get("vip") is None  # within the cache's seconds
     now[0] += 0.2
     assert [g["name"] for g in await this_node.list()] == ["vip"] and await this_node.get("vip") == {"name": "vip"}
+
+
+async def _archive_chat(records: Records, cid: str, closed_at: float, lines: list[tuple[str, str]], *,
+                        agent: str = "ana", skill: str = "general", site: str = "shop", visitor: str = "v1") -> None:
+    conversation = Conversation(conversation_id=cid, site_key=site, visitor_id=visitor, skill=skill,
+                                created_at=closed_at - 60, state="closed", last_agent_id=agent, agent_id=agent,
+                                closed_at=closed_at)
+    entries = [LogEntry(conversation_id=cid, seq=1, kind="event", sender_role="visitor", sender_id=visitor,
+                        body="queued", ts=closed_at - 60)]
+    for seq, (role, body) in enumerate(lines, start=2):
+        entries.append(LogEntry(conversation_id=cid, seq=seq, kind="message", sender_role=role,
+                                sender_id=agent if role == "agent" else visitor, body=body, ts=closed_at - 60 + seq))
+    await records.archive.save(summarize(conversation, entries), entries)
+
+
+async def test_history_filters_and_full_text_search_in_chinese_and_english(records: Records) -> None:
+    from chatd.archive import HistoryFilter
+    from chatd.search import query_terms
+
+    await _archive_chat(records, "c1", 1000.0, [("visitor", "我的快递物流进度怎么查？订单 1001"),
+                                                ("agent", "您好，物流已经在派送了")])
+    await _archive_chat(records, "c2", 2000.0, [("visitor", "I want a refund for order 1002"),
+                                                ("agent", "Refunds take 3 days")], agent="bo", skill="billing")
+    await _archive_chat(records, "c3", 3000.0, [("visitor", "发票怎么开")], site="other", visitor="v2")
+    await records.ratings.put({"conversation_id": "c2", "score": 5, "comment": "", "agent_id": "bo",
+                               "skill": "billing", "site_key": "shop", "at": 2100.0})
+    archive = records.archive
+    everything = HistoryFilter()
+    assert [c.conversation.conversation_id for c in await archive.history(everything)] == ["c3", "c2", "c1"]
+    assert [c.conversation.conversation_id for c in await archive.history(everything, limit=1, offset=1)] == ["c2"]
+    for filters, expected in ((HistoryFilter(agent_id="bo"), ["c2"]), (HistoryFilter(skill="general"), ["c3", "c1"]),
+                              (HistoryFilter(site_key="other"), ["c3"]), (HistoryFilter(visitor_id="v1"), ["c2", "c1"]),
+                              (HistoryFilter(since=1500, until=3000), ["c2"]), (HistoryFilter(rating=5), ["c2"]),
+                              (HistoryFilter(rating=1), []), (HistoryFilter(outcome="human"), ["c2", "c1"])):
+        assert [c.conversation.conversation_id for c in await archive.history(filters)] == expected, filters
+
+    async def hits(query: str, filters: HistoryFilter = everything) -> list[tuple[str, int]]:
+        return [(h.conversation.conversation_id, h.seq) for h in await archive.search(query_terms(query), filters)]
+
+    assert await hits("物流") == [("c1", 2), ("c1", 3)]  # a sub-word of 物流进度, and the word itself
+    assert await hits("物流进度") == [("c1", 2)]
+    assert await hits("快递 1001") == [("c1", 2)]  # every term must match
+    assert await hits("快递 1002") == []
+    assert await hits("refund") == [("c2", 2), ("c2", 3)]  # "refund" and "Refunds" meet at one stem
+    assert await hits("REFUNDS") == [("c2", 2), ("c2", 3)]
+    assert await hits("order", HistoryFilter(agent_id="bo")) == [("c2", 2)]
+    assert await hits("发票") == [("c3", 2)] and await hits("发票", HistoryFilter(site_key="shop")) == []
+    assert await hits("") == [] and await hits("？！") == []
+    found = (await archive.search(query_terms("发票"), everything))[0]
+    assert (found.body, found.sender_role) == ("发票怎么开", "visitor")
+    assert found.conversation.conversation.site_key == "other"
+    # Archived again (reopened, closed again): its messages are indexed once, the newest transcript.
+    await _archive_chat(records, "c3", 4000.0, [("visitor", "发票怎么开"), ("agent", "在订单页申请发票")],
+                        site="other", visitor="v2")
+    assert await hits("发票") == [("c3", 2), ("c3", 3)]

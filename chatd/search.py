@@ -1,0 +1,80 @@
+"""Full-text search over transcripts: one analysis at index and at query
+time, and the highlighting of hits. Pure.
+
+Chinese runs are segmented with jieba (the bot's dictionary, see
+:mod:`chatd.bot.text`) and a long word also gives its dictionary sub-words
+(物流进度 -> 物流, 进度), so a search for either finds it; Latin words are
+lower-cased and lightly stemmed ("refunds" meets "refund"); digits stay
+(order numbers are what agents look for). Nothing else is dropped: a query
+is analysed the same way, and every one of its terms must match.
+
+The database sees space-separated terms only (SQLite FTS5 ``unicode61``,
+PostgreSQL ``to_tsvector('simple', ...)``), so both backends match the same
+way.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from chatd.bot.text import normalize, segment, segment_for_search, split_runs, stem
+
+__all__ = ["MAX_QUERY_TERMS", "highlight", "index_terms", "query_terms"]
+
+MAX_QUERY_TERMS = 8  # terms of a query beyond these are ignored
+_SAFE_TERM = re.compile(r"^[\w\u3400-\u4dbf\u4e00-\u9fff]+$")
+
+
+def _terms(text: str, *, with_parts: bool) -> list[str]:
+    terms: list[str] = []
+    for lang, piece in split_runs(normalize(text)):
+        if lang == "zh":
+            for word in segment(piece):
+                terms.append(word)
+                if with_parts:
+                    terms.extend(segment_for_search(word))
+        else:
+            terms.append(stem(piece) if not piece.isdigit() else piece)
+    return [t for t in terms if _SAFE_TERM.match(t)]
+
+
+def index_terms(text: str) -> str:
+    """What the index stores for a message: its terms, space-separated."""
+    return " ".join(_terms(text, with_parts=True))
+
+
+def query_terms(text: str) -> list[str]:
+    """A query's terms (each must match), without repeats, at most :data:`MAX_QUERY_TERMS`."""
+    return list(dict.fromkeys(_terms(text, with_parts=False)))[:MAX_QUERY_TERMS]
+
+
+def highlight(body: str, query: str) -> str:
+    """``body`` as HTML-escaped text with what ``query`` matched in ``<mark>``.
+
+    A term marks where it occurs in the text as typed (case and width
+    folded), so "refund" marks the start of "Refunds"; where nothing is
+    found (a sub-word of another segmentation), the text is returned unmarked."""
+    folded = normalize(body)
+    if len(folded) != len(body):  # NFKC changed the length: mark nothing rather than the wrong place
+        return html.escape(body)
+    spans: list[tuple[int, int]] = []
+    for term in sorted(set(query_terms(query)) | set(normalize(query).split()), key=len, reverse=True):
+        if not term:
+            continue
+        start = folded.find(term)
+        while start >= 0:
+            spans.append((start, start + len(term)))
+            start = folded.find(term, start + len(term))
+    merged: list[tuple[int, int]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((begin, end))
+    out, at = [], 0
+    for begin, end in merged:
+        out += [html.escape(body[at:begin]), "<mark>", html.escape(body[begin:end]), "</mark>"]
+        at = end
+    out.append(html.escape(body[at:]))
+    return "".join(out)
