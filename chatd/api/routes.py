@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from chatd.api import admin, auth, bot, business, console, conversations, health, openapi, routing
+from chatd.api import admin, auth, bot, business, console, conversations, health, history, openapi, routing
 
 __all__ = ["api_routes"]
 
@@ -33,6 +33,7 @@ def api_routes() -> list[Route]:
         (f"{v1}/sites/{{site_key}}", admin.delete_site, ["DELETE"]),
         (f"{v1}/sites/{{site_key}}/deliveries", admin.site_deliveries, ["GET"]),
         (f"{v1}/conversations", conversations.list_conversations, ["GET"]),
+        (f"{v1}/history", history.history, ["GET"]),
         (f"{v1}/conversations", business.create_conversation, ["POST"]),
         (f"{v1}/conversations/{{conversation_id}}/messages", business.post_message, ["POST"]),
         (f"{v1}/conversations/{{conversation_id}}/close", business.close_conversation, ["POST"]),
