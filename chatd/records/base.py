@@ -158,7 +158,8 @@ class ArchiveStore(Protocol):
     async def search(self, terms: Sequence[str], filters: HistoryFilter, *, limit: int = 50,
                      offset: int = 0) -> list[SearchHit]:
         """Messages holding every one of ``terms`` (chatd.search.query_terms) in
-        conversations matching ``filters``: newest close first, in order within one."""
+        conversations matching ``filters``, newest first (the latest archived,
+        its latest message first)."""
 
 
 @dataclass(slots=True)

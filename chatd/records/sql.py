@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Table, delete, event, func, insert, literal_column, select, table, text
+from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -414,23 +415,26 @@ class SqlArchive:
         async with self._db.connect() as conn:
             return [self._record(row) for row in await conn.execute(query.limit(limit).offset(offset))]
 
-    def _matching(self, terms: Sequence[str]) -> Any:
-        t = schema.message_terms
+    def _matches(self, terms: Sequence[str]) -> Any:
+        """Messages holding every term, newest archived first (SQLite: straight
+        from the FTS index in rowid order, so a LIMIT stops early)."""
+        a, t = schema.archived_conversations, schema.message_terms
         if self._db.dialect == "postgresql":
-            return func.to_tsvector("simple", t.c.terms).op("@@")(func.to_tsquery("simple", " & ".join(terms)))
+            return (select(t.c.conversation_id, t.c.seq).join(a, a.c.conversation_id == t.c.conversation_id)
+                    .where(func.to_tsvector("simple", t.c.terms).op("@@")(func.to_tsquery("simple", " & ".join(terms))))
+                    .order_by(t.c.id.desc()))
+        index = table(schema.SEARCH_INDEX, sql_column("rowid"))
         match = " ".join(f'"{term}"' for term in terms)  # every term, each as a phrase of its own
-        return t.c.id.in_(select(literal_column("rowid")).select_from(table(schema.SEARCH_INDEX))
-                          .where(literal_column(schema.SEARCH_INDEX).op("MATCH")(match)))
+        return (select(t.c.conversation_id, t.c.seq)
+                .select_from(index.join(t, t.c.id == index.c.rowid).join(a, a.c.conversation_id == t.c.conversation_id))
+                .where(literal_column(schema.SEARCH_INDEX).op("MATCH")(match)).order_by(index.c.rowid.desc()))
 
     async def search(self, terms: Sequence[str], filters: HistoryFilter, *, limit: int = 50,
                      offset: int = 0) -> list[SearchHit]:
         if not terms:
             return []
-        a, t, m = schema.archived_conversations, schema.message_terms, schema.archived_messages
-        joined = select(t.c.conversation_id, t.c.seq).join(a, a.c.conversation_id == t.c.conversation_id)
-        query = (self._filtered(joined, filters)
-                 .where(self._matching(terms)).order_by(a.c.closed_at.desc(), t.c.conversation_id, t.c.seq)
-                 .limit(limit).offset(offset))
+        a, m = schema.archived_conversations, schema.archived_messages
+        query = self._filtered(self._matches(terms), filters).limit(limit).offset(offset)
         async with self._db.connect() as conn:
             found = [(row.conversation_id, row.seq) for row in await conn.execute(query)]
             if not found:

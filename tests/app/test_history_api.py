@@ -71,16 +71,16 @@ async def test_history_and_search_over_the_archive(app: Starlette) -> None:
 
     found = (await sam.get("/api/v1/history", params={"q": "物流"})).json()
     assert found["terms"] == ["物流"] and [(h["conversation"]["conversation_id"], h["seq"]) for h in found["hits"]] \
-        == [("c1", 3), ("c1", 4)]  # after the queued and assigned events
-    assert found["hits"][1]["highlighted"] == "<mark>物流</mark>显示明天送达"
+        == [("c1", 4), ("c1", 3)]  # newest first; seqs 1 and 2 are the queued and assigned events
+    assert found["hits"][0]["highlighted"] == "<mark>物流</mark>显示明天送达"
     english = (await sam.get("/api/v1/history", params={"q": "refund"})).json()["hits"]
-    assert [h["highlighted"] for h in english] == ["I want a <mark>refund</mark> &lt;now&gt;",
-                                                   "<mark>Refund</mark>s take 3 days"]
+    assert [h["highlighted"] for h in english] == ["<mark>Refund</mark>s take 3 days",
+                                                   "I want a <mark>refund</mark> &lt;now&gt;"]
 
     # An agent sees their own conversations only.
     assert [c["conversation_id"] for c in (await ana.get("/api/v1/history")).json()["conversations"]] == ["c1"]
     assert (await ana.get("/api/v1/history", params={"q": "refund"})).json()["hits"] == []
-    assert (await bo.get("/api/v1/history", params={"q": "refund"})).json()["hits"][0]["seq"] == 3
+    assert (await bo.get("/api/v1/history", params={"q": "refund"})).json()["hits"][-1]["seq"] == 3
     refused = await ana.get("/api/v1/history?agent=bo")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
 
