@@ -20,7 +20,7 @@ import re
 
 from chatd.bot.text import normalize, segment, segment_for_search, split_runs, stem
 
-__all__ = ["MAX_QUERY_TERMS", "highlight", "index_terms", "query_terms"]
+__all__ = ["MAX_QUERY_TERMS", "highlight", "hit_fragments", "index_terms", "query_terms"]
 
 MAX_QUERY_TERMS = 8  # terms of a query beyond these are ignored
 _SAFE_TERM = re.compile(r"^[\w\u3400-\u4dbf\u4e00-\u9fff]+$")
@@ -49,32 +49,39 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(_terms(text, with_parts=False)))[:MAX_QUERY_TERMS]
 
 
-def highlight(body: str, query: str) -> str:
-    """``body`` as HTML-escaped text with what ``query`` matched in ``<mark>``.
-
-    A term marks where it occurs in the text as typed (case and width
-    folded), so "refund" marks the start of "Refunds"; where nothing is
-    found (a sub-word of another segmentation), the text is returned unmarked."""
+def hit_fragments(body: str, query: str) -> list[tuple[str, bool]]:
+    """``body`` cut into ``(text, matched)`` pieces: what ``query`` matched is
+    marked where it occurs in the text as typed (case and width folded), so
+    "refund" marks the start of "Refunds". Where nothing is found (a sub-word
+    of another segmentation), the whole text is one unmarked piece."""
     folded = normalize(body)
     if len(folded) != len(body):  # NFKC changed the length: mark nothing rather than the wrong place
-        return html.escape(body)
+        return [(body, False)] if body else []
     spans: list[tuple[int, int]] = []
     for term in sorted(set(query_terms(query)) | set(normalize(query).split()), key=len, reverse=True):
-        if not term:
-            continue
-        start = folded.find(term)
+        start = folded.find(term) if term else -1
         while start >= 0:
             spans.append((start, start + len(term)))
             start = folded.find(term, start + len(term))
     merged: list[tuple[int, int]] = []
     for begin, end in sorted(spans):
-        if merged and begin <= merged[-1][1]:
+        if merged and begin < merged[-1][1]:  # overlapping; touching matches stay two
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((begin, end))
-    out, at = [], 0
+    pieces: list[tuple[str, bool]] = []
+    at = 0
     for begin, end in merged:
-        out += [html.escape(body[at:begin]), "<mark>", html.escape(body[begin:end]), "</mark>"]
+        if begin > at:
+            pieces.append((body[at:begin], False))
+        pieces.append((body[begin:end], True))
         at = end
-    out.append(html.escape(body[at:]))
-    return "".join(out)
+    if at < len(body):
+        pieces.append((body[at:], False))
+    return pieces
+
+
+def highlight(body: str, query: str) -> str:
+    """``body`` as HTML-escaped text with what ``query`` matched in ``<mark>``."""
+    return "".join(f"<mark>{html.escape(text)}</mark>" if hit else html.escape(text)
+                   for text, hit in hit_fragments(body, query))

@@ -6,6 +6,9 @@ handled. Query parameters (each optional): ``q`` (search words: every one
 must match), ``since`` and ``until`` (close time, epoch seconds), ``agent``,
 ``skill``, ``site``, ``visitor``, ``outcome`` (chatd.archive.OUTCOMES),
 ``rating`` (1 to 5), ``limit`` (1 to 200, default 50) and ``offset``.
+A hit carries its message twice: ``highlighted`` (HTML, escaped, the
+matches in ``<mark>``) and ``fragments`` (``{text, hit}`` pieces, for
+clients that build their own markup).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from starlette.responses import Response
 from chatd.api.common import context, json, require_role
 from chatd.archive import OUTCOMES, HistoryFilter
 from chatd.errors import ChatdError
-from chatd.search import highlight, query_terms
+from chatd.search import highlight, hit_fragments, query_terms
 
 __all__ = ["history"]
 
@@ -77,4 +80,6 @@ async def history(request: Request) -> Response:
     hits = await archive.search(terms, filters, limit=limit, offset=offset)
     return json({"terms": terms, "limit": limit, "offset": offset,
                  "hits": [{"conversation": h.conversation.to_dict(), "seq": h.seq, "sender_role": h.sender_role,
-                           "ts": h.ts, "highlighted": highlight(h.body, query)} for h in hits]})
+                           "ts": h.ts, "highlighted": highlight(h.body, query),
+                           "fragments": [{"text": text, "hit": hit} for text, hit in hit_fragments(h.body, query)]}
+                          for h in hits]})

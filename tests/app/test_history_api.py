@@ -73,6 +73,7 @@ async def test_history_and_search_over_the_archive(app: Starlette) -> None:
     assert found["terms"] == ["物流"] and [(h["conversation"]["conversation_id"], h["seq"]) for h in found["hits"]] \
         == [("c1", 4), ("c1", 3)]  # newest first; seqs 1 and 2 are the queued and assigned events
     assert found["hits"][0]["highlighted"] == "<mark>物流</mark>显示明天送达"
+    assert found["hits"][0]["fragments"] == [{"text": "物流", "hit": True}, {"text": "显示明天送达", "hit": False}]
     english = (await sam.get("/api/v1/history", params={"q": "refund"})).json()["hits"]
     assert [h["highlighted"] for h in english] == ["<mark>Refund</mark>s take 3 days",
                                                    "I want a <mark>refund</mark> &lt;now&gt;"]

@@ -307,3 +307,57 @@ async def test_admins_make_api_keys_and_read_a_sites_event_deliveries(server: Ch
         await expect(first).to_contain_text("conversation.created")
         await expect(first).to_contain_text("unreachable")
         await expect(root.get_by_test_id("admin-deliveries")).to_contain_text("Event deliveries of hooks")
+
+
+async def test_history_search_finds_an_archived_chat_and_marks_the_words(server: ChatdProcess,
+                                                                         console: ConsoleFactory) -> None:
+    ana_socket = ChatClient(server.ws_url, "agent", token=await alogin(server.url, "ana", server.passwords["ana"]))
+    await ana_socket.connect(status="online")
+    visitor = ChatClient(server.ws_url, "visitor", name="Wei Wei")
+    await visitor.connect()
+    cid = (await visitor.start(skill="general"))["conversation_id"]
+    await ana_socket.expect("conversation", timeout=10, where=lambda f: f["conversation"]["conversation_id"] == cid)
+    await visitor.send(cid, "我的扫地机器人物流到哪了？订单 778899")
+    await ana_socket.send(cid, "您好，订单 778899 的物流显示明天送达")
+    await ana_socket.send_frame({"type": "close", "conversation_id": cid})
+    await visitor.expect("event", timeout=10, where=lambda f: f["event"] == "closed")
+    sam = await _api(server, "sam")
+
+    async def archived() -> bool:
+        found = (await sam.get("/api/v1/history", params={"q": "778899"})).json()
+        return any(hit["conversation"]["conversation_id"] == cid for hit in found.get("hits", []))
+    for _ in range(100):  # the archive pass runs every few seconds
+        if await archived():
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the chat was not archived")
+    await sam.aclose()
+
+    page = await console("sam")
+    await page.get_by_test_id("nav-history").click()
+    await page.get_by_test_id("history-q").fill("扫地机器人 物流")
+    await page.get_by_test_id("history-submit").click()
+    row = page.locator(f'[data-testid=history-row][data-conversation="{cid}"]')
+    await expect(row).to_have_count(1)  # one message holds both words
+    marks = await row.locator("mark").all_text_contents()
+    assert sorted(marks) == ["扫地机器人", "物流"], marks
+    await row.get_by_test_id("history-open").click()
+    lines = page.get_by_test_id("history-line")
+    await expect(lines).to_have_count(2)
+    await expect(lines.first).to_contain_text("我的扫地机器人物流到哪了")
+    # Filters narrow it: another agent's conversations do not hold it.
+    await page.get_by_test_id("history-agent").fill("bo")
+    await page.get_by_test_id("history-submit").click()
+    await expect(page.get_by_test_id("history-empty")).to_be_visible()
+
+    # The agent who served it finds it too; the agent filter is hers and fixed.
+    agent_page = await console("ana")
+    await agent_page.get_by_test_id("nav-history").click()
+    await expect(agent_page.get_by_test_id("history-agent")).to_be_disabled()
+    await expect(agent_page.locator(f'[data-testid=history-row][data-conversation="{cid}"]')).to_have_count(1)
+    await agent_page.get_by_test_id("history-q").fill("778899")
+    await agent_page.get_by_test_id("history-submit").click()
+    await expect(agent_page.locator(f'[data-testid=history-row][data-conversation="{cid}"]')).to_have_count(2)
+    await ana_socket.close()
+    await visitor.close()

@@ -1,6 +1,6 @@
 /**
  * The console's entry point: login, the header (views, status, connection,
- * language), the socket, and the three views: workspace, supervisor, admin.
+ * language), the socket, and the views: workspace, history, supervisor, admin.
  */
 
 import { h, mount } from './dom.js';
@@ -11,6 +11,7 @@ import { createNotifier } from './notify.js';
 import { createWorkspace } from './workspace.js';
 import { createSupervisor } from './supervisor.js';
 import { createAdmin } from './admin.js';
+import { createHistory } from './history.js';
 
 const SESSION_KEY = 'chatd.console.session';
 const LOCALE_KEY = 'chatd.console.locale';
@@ -81,7 +82,8 @@ function start(session) {
   const workspace = createWorkspace(app);
   const supervisor = me.role === 'agent' ? null : createSupervisor(app);
   const admin = me.role === 'admin' ? createAdmin(app) : null;
-  const views = { workspace: workspace.root, supervisor: supervisor?.root, admin: admin?.root };
+  const history = createHistory(app);
+  const views = { workspace: workspace.root, history: history.root, supervisor: supervisor?.root, admin: admin?.root };
   const main = h('div', { class: 'view' });
   let view = '';
 
@@ -110,6 +112,7 @@ function start(session) {
       else supervisor.stop();
     }
     if (name === 'admin') admin.show();
+    if (name === 'history') history.show();
   }
 
   function toast(text, testid = 'toast') {

@@ -43,6 +43,12 @@ const MESSAGES = {
     deliveries: 'Event deliveries', deliveries_of: 'Event deliveries of {site}', no_deliveries: 'No deliveries yet',
     at: 'Time', event_type: 'Event', attempt: 'Attempt', http_status: 'HTTP status', outcome: 'Outcome',
     retry_at: 'Next attempt', close_log: 'Close',
+    history: 'History', history_q: 'Search messages', history_q_hint: 'Words, an order number…',
+    since: 'Closed from', until: 'Closed until', site: 'Site', visitor_id: 'Customer', rating: 'Rating',
+    search: 'Search', any: 'Any', more: 'More', no_results: 'Nothing found', closed_at: 'Closed',
+    from_whom: 'From', messages: 'Messages', transcript_of: 'Transcript of {id}',
+    outcome_bot_resolved: 'Bot resolved', outcome_human: 'Agent', outcome_abandoned: 'Abandoned',
+    outcome_left_message: 'Left a message',
   },
   'zh-CN': {
     title: 'chatd 坐席工作台', login: '登录', agent_id: '坐席账号', password: '密码', logout: '退出',
@@ -80,6 +86,12 @@ const MESSAGES = {
     deliveries: '事件推送记录', deliveries_of: '{site} 的事件推送记录', no_deliveries: '暂无推送记录',
     at: '时间', event_type: '事件', attempt: '第几次', http_status: 'HTTP 状态', outcome: '结果',
     retry_at: '下次重试', close_log: '关闭',
+    history: '历史会话', history_q: '搜索消息', history_q_hint: '关键词、订单号…',
+    since: '结束时间从', until: '结束时间到', site: '站点', visitor_id: '客户', rating: '评价',
+    search: '搜索', any: '不限', more: '加载更多', no_results: '没有找到', closed_at: '结束时间',
+    from_whom: '发送方', messages: '消息数', transcript_of: '会话 {id} 的记录',
+    outcome_bot_resolved: '机器人解决', outcome_human: '人工服务', outcome_abandoned: '放弃',
+    outcome_left_message: '留言',
   },
 };
 
