@@ -37,6 +37,7 @@ log = logging.getLogger("chatd.archive")
 ARCHIVE_SECONDS = 5.0  # between passes
 BATCH = 200  # conversations archived per pass at most
 READ_LIMIT = 1000  # log entries per read
+CONCURRENCY = 8  # conversations read and saved at once
 
 
 class Archiver:
@@ -83,17 +84,21 @@ class Archiver:
         return done
 
     async def _archive(self, limit: int) -> int:
-        done = 0
-        for conversation in (await self.due())[:limit]:
-            entries, epoch = await self.transcript(conversation.conversation_id)
-            current = await self.store.get_conversation(conversation.conversation_id)
-            if current is None or current.state != "closed" or current.closed_at != conversation.closed_at:
-                continue  # reopened (or closed again) meanwhile: a later pass has it
-            await self.archive.save(summarize(current, entries, epoch, archived_at=self.clock()), entries)
-            await self.store.mark_archived([(current.conversation_id, current.closed_at)])
-            done += 1
-        self.archived += done
-        return done
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(conversation: Conversation) -> tuple[str, float] | None:
+            async with gate:
+                entries, epoch = await self.transcript(conversation.conversation_id)
+                current = await self.store.get_conversation(conversation.conversation_id)
+                if current is None or current.state != "closed" or current.closed_at != conversation.closed_at:
+                    return None  # reopened (or closed again) meanwhile: a later pass has it
+                await self.archive.save(summarize(current, entries, epoch, archived_at=self.clock()), entries)
+                return current.conversation_id, current.closed_at
+
+        saved = [mark for mark in await asyncio.gather(*(one(c) for c in (await self.due())[:limit])) if mark]
+        await self.store.mark_archived(saved)  # after every save: a crash before it means saving again, not never
+        self.archived += len(saved)
+        return len(saved)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
