@@ -25,15 +25,17 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 def may_read(who: Caller, conversation: Conversation) -> bool:
-    """Visitors read their own; agents the ones assigned to them; supervisors,
-    admins and API keys with ``conversations:read`` all."""
+    """Visitors read their own; agents the ones assigned to them and the
+    closed ones they handled last (their history); supervisors, admins and
+    API keys with ``conversations:read`` all."""
     if who.kind == "visitor":
         return conversation.visitor_id == who.subject and conversation.site_key == who.site_key
     if who.kind == "api":
         return "conversations:read" in who.scopes
     if who.role in ("supervisor", "admin"):
         return True
-    return conversation.agent_id == who.subject
+    return conversation.agent_id == who.subject or (conversation.state == "closed"
+                                                   and conversation.last_agent_id == who.subject)
 
 
 async def readable_conversation(store: Store, who: Caller, conversation_id: str) -> Conversation:

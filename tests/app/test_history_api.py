@@ -82,6 +82,9 @@ async def test_history_and_search_over_the_archive(app: Starlette) -> None:
     assert [c["conversation_id"] for c in (await ana.get("/api/v1/history")).json()["conversations"]] == ["c1"]
     assert (await ana.get("/api/v1/history", params={"q": "refund"})).json()["hits"] == []
     assert (await bo.get("/api/v1/history", params={"q": "refund"})).json()["hits"][-1]["seq"] == 3
+    # ... and may read the transcripts of those, not of others'.
+    assert (await ana.get("/api/v1/conversations/c1/messages")).status_code == 200
+    assert (await ana.get("/api/v1/conversations/c2/messages")).status_code == 403
     refused = await ana.get("/api/v1/history?agent=bo")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
 

@@ -359,5 +359,8 @@ async def test_history_search_finds_an_archived_chat_and_marks_the_words(server:
     await agent_page.get_by_test_id("history-q").fill("778899")
     await agent_page.get_by_test_id("history-submit").click()
     await expect(agent_page.locator(f'[data-testid=history-row][data-conversation="{cid}"]')).to_have_count(2)
+    await agent_page.locator(f'[data-testid=history-row][data-conversation="{cid}"]').first \
+        .get_by_test_id("history-open").click()
+    await expect(agent_page.get_by_test_id("history-line")).to_have_count(2)
     await ana_socket.close()
     await visitor.close()
