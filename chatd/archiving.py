@@ -20,7 +20,6 @@ list of conversations go on working.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,6 +28,7 @@ from chatd.archive import summarize
 from chatd.model import Conversation, LogEntry, ReadResult
 from chatd.records.base import ArchiveStore
 from chatd.store.base import Store
+from chatd.tasks import cancel_and_wait
 
 __all__ = ["ARCHIVE_SECONDS", "ArchiveBackedStore", "Archiver"]
 
@@ -104,11 +104,8 @@ class Archiver:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
@@ -132,7 +129,10 @@ class ArchiveBackedStore:
         self._archive = archive
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        found = getattr(self._store, name)
+        if callable(found):  # a method: looked up here once, not on every call (append is per message)
+            setattr(self, name, found)
+        return found
 
     async def reopen_conversation(self, conversation_id: str, change: Any, now: float) -> Any:
         """Reopening a forgotten conversation first brings it back live as archived."""

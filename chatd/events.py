@@ -65,7 +65,10 @@ class EventedStore:
         self._site_of: OrderedDict[str, str] = OrderedDict()  # conversation -> site, most recent last
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        found = getattr(self._store, name)
+        if callable(found):  # a method: looked up here once, not on every call
+            setattr(self, name, found)
+        return found
 
     def sites_changed(self) -> None:
         """Read the sites' subscriptions again at the next event."""

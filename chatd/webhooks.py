@@ -18,7 +18,6 @@ attempt is written to the site's delivery log (``GET
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,7 @@ import orjson
 
 from chatd.bot.webhook import EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from chatd.model import Site
+from chatd.tasks import cancel_and_wait
 
 __all__ = ["MAX_ATTEMPTS", "STALE_SECONDS", "WebhookDispatcher", "backoff_seconds"]
 
@@ -62,10 +62,7 @@ class WebhookDispatcher:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._http.aclose()
 
     async def _run(self) -> None:

@@ -46,6 +46,7 @@ from chatd.model import Agent, Conversation
 from chatd.records.base import ScheduleStore, SkillGroupStore
 from chatd.routing import AgentLoad, Floor, QueueStats
 from chatd.store.base import Store, agent_channel, conversation_channel, supervisor_channel
+from chatd.tasks import cancel_and_wait
 from router.config import check_schedule, check_skill_group, schedule_from_record, skill_group_from_record
 from router.model import AgentIndex, AgentSnapshot, ConversationRequest, Decision, SkillGroup, expand_record
 from router.policy import decide_queue, offer_expires_at, on_offer_timeout
@@ -132,10 +133,7 @@ class RoutingWorker:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._leading:
             with contextlib.suppress(Exception):  # let another node take over at once
                 await self.store.release_routing(self.node_id)
